@@ -1,0 +1,1 @@
+"""Shared foundation of the four reproductions: datasets, protocols, metrics, neighbours, flags, export."""
