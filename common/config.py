@@ -1,0 +1,130 @@
+"""Run configuration shared by every method, scale presets, and the JSON files each run writes.
+
+Each package subclasses :class:`RunConfig` with its own fields (all with defaults) and a ``PRESETS`` dict
+``{"smoke": {...}, "quick": {...}, "paper": {...}}``. Presets may only cut epochs and data (numbers of
+images, classes, videos); they never change an architecture. ``resolved()`` fills every field left as None
+from the chosen preset, so ``config.json`` records exactly what ran.
+
+Every run writes ``<workdir>/config.json`` (the resolved config) and ``<workdir>/metrics.json`` (its metrics),
+both atomically (temporary file then rename), so an interrupted run never leaves a file that looks like a
+result.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from common.errors import ConfigError
+from common.paths import REPO_ROOT
+
+SCALES = ("smoke", "quick", "paper")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Fields shared by every entry point (one per shared flag in :mod:`common.flags`)."""
+
+    method: ClassVar[str] = "method"
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {s: {} for s in SCALES}
+
+    dataset: str | None = None
+    data_dir: str | None = None
+    normal_class: int = 0
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    workdir: str | None = None
+    scale: str = "quick"
+    export_dir: str | None = None
+    strategy: str = "default"
+    precision: str = "float32"
+    jit_compile: Any = "auto"
+    resume: bool = True
+    deterministic: bool = True
+
+    @classmethod
+    def from_flags(cls, common: dict, **extra):
+        """Build from :func:`common.flags.common_values` plus package-specific values; unknown keys fail."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {**common, **extra}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(f"unknown config field(s) for {cls.__name__}: {', '.join(unknown)}")
+        return cls(**values)
+
+    def resolved(self):
+        """A copy with every None field that the scale preset defines filled in, and a default workdir."""
+        if self.scale not in self.PRESETS:
+            raise ConfigError(f"unknown --scale={self.scale!r}; choose one of {', '.join(self.PRESETS)}")
+        preset = self.PRESETS[self.scale]
+        names = {f.name for f in dataclasses.fields(self)}
+        bad = sorted(set(preset) - names)
+        if bad:  # a programming error in a package's PRESETS, reported clearly
+            raise ConfigError(f"{type(self).__name__}.PRESETS[{self.scale!r}] sets unknown fields {bad}")
+        updates = {k: v for k, v in preset.items() if getattr(self, k) is None}
+        cfg = dataclasses.replace(self, **updates)
+        if cfg.workdir is None:
+            cfg = dataclasses.replace(cfg, workdir=str(default_workdir(cfg.method, cfg.dataset,
+                                                                       cfg.normal_class, cfg.scale)))
+        return cfg
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, **dataclasses.asdict(self)}
+
+
+def default_workdir(method: str, dataset: str | None, normal_class: int | None, scale: str) -> Path:
+    parts = [method, dataset or "data"]
+    if normal_class is not None:
+        parts.append(f"class{normal_class}")
+    parts.append(scale)
+    return REPO_ROOT / "runs" / "_".join(str(p) for p in parts)
+
+
+def _to_jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _to_jsonable(dataclasses.asdict(obj))
+    return obj
+
+
+def write_json_atomic(obj, path: str | os.PathLike) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` via a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_to_jsonable(obj), f, indent=2, sort_keys=True, allow_nan=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_config(config: RunConfig, workdir: str | os.PathLike | None = None) -> Path:
+    """Write the resolved config to ``<workdir>/config.json``."""
+    workdir = Path(workdir or config.workdir)
+    return write_json_atomic(config.to_dict(), workdir / "config.json")
+
+
+def write_metrics(metrics: dict, workdir: str | os.PathLike) -> Path:
+    """Write ``<workdir>/metrics.json`` (call once, when the run has finished)."""
+    return write_json_atomic(metrics, Path(workdir) / "metrics.json")

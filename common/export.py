@@ -1,0 +1,117 @@
+"""SavedModel export in the layout TF Serving loads, and a check that the export reloads in a fresh process.
+
+Layout: ``<export_dir>/<model_name>/<version>/{saved_model.pb, variables/}`` with an integer version (the
+server serves the highest). The ``serving_default`` signature takes one float32 tensor named ``images``
+(``frames`` for video) of shape ``[batch, ...]`` with any batch size, and returns a dict of named outputs
+that contains at least ``anomaly_score``. Those names are the REST contract::
+
+    POST /v1/models/<model_name>:predict  {"inputs": {"images": [...]}}  ->  {"outputs": {"anomaly_score": ...}}
+
+The export is written to a temporary folder and renamed when complete, so a failed export never leaves a
+version folder behind that TF Serving would pick up.
+
+``python -m common.export --saved_model=DIR --inputs=x.npy --output=out.npz`` loads ``DIR`` with
+``tf.saved_model.load`` (no Keras, no project code), calls ``serving_default`` on the inputs and saves every
+output: :func:`check_export` runs it in a fresh process and compares with the in-process model.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from common.errors import ReproError
+
+
+def next_version(model_dir: Path) -> int:
+    """1 + the highest integer version folder already in ``model_dir`` (1 when there is none)."""
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()] if model_dir.exists() else []
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(model, serve_fn: Callable, export_dir: str | os.PathLike, model_name: str,
+                       input_shape: tuple, input_name: str = "images", version: int | None = None) -> Path:
+    """Export ``serve_fn`` (a function of one float32 batch returning a dict of tensors) as ``serving_default``.
+
+    ``model`` is the Keras model (or list of layers/models) whose variables ``serve_fn`` uses; it must be built.
+    Returns the version folder.
+    """
+    import keras
+    import tensorflow as tf
+
+    model_dir = Path(export_dir) / model_name
+    version = next_version(model_dir) if version is None else int(version)
+    final = model_dir / str(version)
+    if final.exists():
+        raise ReproError(f"export folder {final} already exists; choose another --export_dir or version")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".{version}.tmp"))
+    try:
+        archive = keras.export.ExportArchive()
+        for m in (model if isinstance(model, (list, tuple)) else [model]):
+            archive.track(m)
+        spec = tf.TensorSpec((None, *input_shape), tf.float32, name=input_name)
+        archive.add_endpoint(name="serving_default", fn=serve_fn, input_signature=[spec])
+        archive.write_out(str(tmp), verbose=False)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def check_export(saved_model_dir: str | os.PathLike, inputs: np.ndarray, expected: dict[str, np.ndarray],
+                 input_name: str = "images", atol: float = 1e-4, rtol: float = 1e-4) -> dict[str, float]:
+    """Reload the export in a fresh Python process, run ``serving_default`` on ``inputs`` and compare every
+    output named in ``expected``. Returns the max absolute difference per output; raises ReproError on a
+    mismatch or a missing output."""
+    with tempfile.TemporaryDirectory() as tmp:
+        x_path, out_path = Path(tmp) / "x.npy", Path(tmp) / "out.npz"
+        np.save(x_path, np.asarray(inputs, np.float32))
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        proc = subprocess.run([sys.executable, "-m", "common.export", f"--saved_model={saved_model_dir}",
+                               f"--inputs={x_path}", f"--output={out_path}", f"--input_name={input_name}"],
+                              capture_output=True, text=True, env=env,
+                              cwd=str(Path(__file__).resolve().parent.parent))
+        if proc.returncode != 0:
+            raise ReproError(f"reloading {saved_model_dir} in a fresh process failed: "
+                             f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+        got = dict(np.load(out_path))
+    diffs = {}
+    for name, want in expected.items():
+        if name not in got:
+            raise ReproError(f"export {saved_model_dir} has no output {name!r}; it has {sorted(got)}")
+        want = np.asarray(want, np.float32)
+        if got[name].shape != want.shape:
+            raise ReproError(f"export output {name!r} has shape {got[name].shape}, model gives {want.shape}")
+        diffs[name] = float(np.max(np.abs(got[name] - want))) if want.size else 0.0
+        if not np.allclose(got[name], want, atol=atol, rtol=rtol):
+            raise ReproError(f"export output {name!r} differs from the in-process model by {diffs[name]:.3g}")
+    return diffs
+
+
+def _main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Run a SavedModel's serving_default on a .npy batch.")
+    p.add_argument("--saved_model", required=True)
+    p.add_argument("--inputs", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--input_name", default="images")
+    a = p.parse_args(argv)
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(a.saved_model).signatures["serving_default"]
+    out = fn(**{a.input_name: tf.constant(np.load(a.inputs))})
+    np.savez(a.output, **{k: v.numpy() for k, v in out.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

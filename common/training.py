@@ -1,0 +1,106 @@
+"""Training utilities shared by the four methods: seeding, determinism, precision, strategy, callbacks.
+
+Typical use in a package's ``run(config)``::
+
+    setup_run(config.seed, config.deterministic, config.precision)
+    strategy = get_strategy(config.strategy)
+    with strategy.scope():
+        model = build(...); model.compile(...)
+    model.fit(ds, epochs=config.epochs, callbacks=standard_callbacks(workdir, resume=config.resume),
+              verbose=fit_verbosity())
+
+``standard_callbacks`` gives a CSV log (``<workdir>/log.csv``), TensorBoard logs (``<workdir>/tb``) and
+resumable checkpoints (``keras.callbacks.BackupAndRestore`` in ``<workdir>/backup``: an interrupted run started
+again with the same workdir continues from the last finished epoch).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from common.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def setup_run(seed: int, deterministic: bool = True, precision: str = "float32") -> None:
+    """Seed Python, NumPy and TensorFlow, enable op determinism and set the Keras dtype policy."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    set_precision(precision)
+
+
+def set_precision(precision: str) -> None:
+    """``float32``, ``mixed_bfloat16`` (AMX/bf16 CPUs, TPUs, Ampere+ GPUs) or ``mixed_float16`` (GPUs)."""
+    import keras
+
+    if precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+        raise ConfigError(f"unknown precision {precision!r}; use float32, mixed_bfloat16 or mixed_float16")
+    keras.mixed_precision.set_global_policy(precision)
+
+
+def get_strategy(name: str = "default"):
+    """A ``tf.distribute`` strategy: default (one device), mirrored (local GPUs) or multi_worker (TF_CONFIG)."""
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable describing the "
+                              "cluster (see tf.distribute.MultiWorkerMirroredStrategy)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ConfigError(f"unknown --strategy={name!r}; use default, mirrored or multi_worker")
+
+
+def resolve_jit_compile(value, strategy_name: str = "default", deterministic: bool = True):
+    """Resolve ``auto`` the way Keras does on this machine and log it: off on CPU, under tf.distribute and
+    with op determinism; on for a single GPU otherwise."""
+    import tensorflow as tf
+
+    if value in (True, False):
+        resolved = value
+    else:
+        resolved = bool(tf.config.list_physical_devices("GPU")) and strategy_name == "default" \
+            and not deterministic
+    log.info("jit_compile=%s (flag value %r)", resolved, value)
+    return resolved
+
+
+def fit_verbosity() -> int:
+    """Keras ``verbose``: an updating progress bar on a terminal, one line per epoch in a log file."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def standard_callbacks(workdir: str | os.PathLike, resume: bool = True, tensorboard: bool = True) -> list:
+    """CSV log, TensorBoard and resumable checkpoints under ``workdir`` (see module docstring)."""
+    import keras
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    backup = workdir / "backup"
+    if not resume and backup.exists():
+        import shutil
+
+        shutil.rmtree(backup)
+    cbs = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
+           keras.callbacks.CSVLogger(str(workdir / "log.csv"), append=resume)]
+    if tensorboard:
+        cbs.append(keras.callbacks.TensorBoard(str(workdir / "tb"), write_graph=False, profile_batch=0))
+    return cbs
+
+
+def progress(iterable=None, desc: str = "", total: int | None = None, unit: str = "it"):
+    """A tqdm progress bar on stderr for long non-Keras work (feature extraction, scoring, k-means)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                disable=os.environ.get("REPRO_NO_PROGRESS") == "1")
