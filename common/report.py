@@ -1,0 +1,207 @@
+"""Render ``results/REPORT.md``: every table of the four papers, the paper's value and ours in every cell.
+
+``python -m common.report [--results_dir=results]`` reads the finished job results under
+``<results_dir>/cells/<scale>/<table id>/<job>.json`` (written by ``common.run_tables``; see the docstring of
+``common.registry``) and writes ``<results_dir>/REPORT.md``. Each cell reads ``paper / ours (ours - paper)``;
+``paper / —`` where we have no result yet. Where a cell has results at several scales the largest is shown
+(paper > quick > smoke) and the table's "Ours:" line says which scale and seeds each cell comes from. Cells
+filled by ``n_parts`` jobs show the mean of the parts finished (``k/n parts`` until all are done).
+
+The report holds no timestamps, so rendering it twice from the same results gives the same file.
+This module imports no TensorFlow.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from common.errors import ReproError, exit_on_error
+from common.paths import REPO_ROOT
+from common.registry import BASELINE, CITED, PAPER_TITLES, PAPERS, SCALES, Table, all_tables, paper_tables
+
+DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
+RESULT_FORMAT = 1
+_MARK = {CITED: " (cited)", BASELINE: " (baseline)"}
+
+
+def load_results(results_dir: Path) -> list[dict[str, Any]]:
+    """Every finished job result under ``<results_dir>/cells`` (files whose name starts with '.' are temporary
+    files of a job being written and are ignored)."""
+    root = Path(results_dir) / "cells"
+    out = []
+    if not root.is_dir():
+        return out
+    for path in sorted(root.glob("*/*/*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            res = json.loads(path.read_text())
+            if res.get("format") != RESULT_FORMAT or res["scale"] not in SCALES:
+                raise ValueError("unknown format or scale")
+            res["cells"] = [(c["row"], c["col"], float(c["value"])) for c in res["cells"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ReproError(f"{path} is not a result file of common.run_tables ({e}); delete it and run the "
+                             f"job again") from None
+        res["_path"] = str(path)
+        out.append(res)
+    return out
+
+
+def _fmt(v: float, decimals: int, sign: bool = False) -> str:
+    return f"{v:+.{decimals}f}" if sign else f"{v:.{decimals}f}"
+
+
+def _esc(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+class _CellResult:
+    def __init__(self, scale: str, values: list[float], n_parts: int, results: list[dict]):
+        self.scale, self.values, self.n_parts, self.results = scale, values, n_parts, results
+
+    @property
+    def mean(self) -> float:
+        return math.fsum(self.values) / len(self.values)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.values) >= self.n_parts
+
+
+def cell_results(table: Table, results: list[dict]) -> dict[tuple[str, str], _CellResult]:
+    """For each cell of ``table`` with results: the values at the largest scale that has any."""
+    by: dict[tuple[str, str], dict[str, list[tuple[float, dict]]]] = defaultdict(lambda: defaultdict(list))
+    for res in results:
+        if res["table"] != table.id:
+            continue
+        for r, c, v in res["cells"]:
+            if table.has_cell((r, c)):
+                by[(r, c)][res["scale"]].append((v, res))
+    out = {}
+    for cell, per_scale in by.items():
+        scale = max(per_scale, key=SCALES.index)
+        entries = per_scale[scale]
+        n_parts = max(int(res.get("n_parts", 1)) for _, res in entries)
+        out[cell] = _CellResult(scale, [v for v, _ in entries], n_parts, [res for _, res in entries])
+    return out
+
+
+def render_table(table: Table, results: list[dict]) -> str:
+    cells = cell_results(table, results)
+    scales_used = {cr.scale for cr in cells.values()}
+    lines = [f"### {table.id} — {table.label}", "", f"> {table.caption}", ""]
+    datasets: list[str] = []
+    for r, c in table.cells():
+        datasets += [d for d in table.cell_datasets(r, c) if d not in datasets]
+    lines.append(f"Unit: {table.unit}. Datasets: {', '.join(datasets)}.")
+    lines.append("")
+    header = [table.row_header or ""] + list(table.text_columns) + [
+        _esc(c.name) + _MARK.get(c.source or "", "") + (f" [{c.unit}]" if c.unit else "") for c in table.columns]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for row in table.rows:
+        out = [_esc(row.name) + _MARK.get(row.source or "", "")] + [_esc(t) for t in row.text]
+        for col, paper in zip(table.columns, row.values):
+            text = table.paper_text(row.name, col.name) + " / "
+            cr = cells.get((row.name, col.name))
+            if cr is None:
+                text += "—"
+            else:
+                text += _fmt(cr.mean, table.decimals)
+                if paper is not None:
+                    text += f" ({_fmt(cr.mean - paper, table.decimals, sign=True)})"
+                if not cr.complete:
+                    text += f" {len(cr.values)}/{cr.n_parts} parts"
+                if len(scales_used) > 1:
+                    text += f" [{cr.scale}]"
+            out.append(text)
+        lines.append("| " + " | ".join(out) + " |")
+    lines.append("")
+    if not cells:
+        lines.append("Ours: not run yet.")
+    else:
+        groups: dict[tuple[str, str], int] = defaultdict(int)
+        for cr in cells.values():
+            seeds = sorted({s for res in cr.results for s in res.get("seeds", [])})
+            groups[(cr.scale, json.dumps(seeds))] += 1
+        parts = [f"scale={scale}, seeds={seeds}: {n} cell{'s' if n > 1 else ''}"
+                 for (scale, seeds), n in sorted(groups.items(), key=lambda kv: -SCALES.index(kv[0][0]))]
+        total = len(table.cells())
+        lines.append(f"Ours: {len(cells)} of {total} cells; " + "; ".join(parts) + ".")
+        extras = {}
+        for cr in cells.values():
+            for res in cr.results:
+                if res.get("extra"):
+                    extras[f"{res['scale']}/{res['job']}"] = res["extra"]
+        if extras:
+            lines += ["", "<details><summary>Extra metrics</summary>", ""]
+            lines += [f"- `{k}`: `{json.dumps(v, sort_keys=True)}`" for k, v in sorted(extras.items())]
+            lines += ["", "</details>"]
+    if table.notes:
+        lines += [""] + [f"- {n}" for n in table.notes]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def render(results_dir: Path = DEFAULT_RESULTS_DIR) -> str:
+    results = load_results(results_dir)
+    tables = all_tables()
+    n_run = {p: 0 for p in PAPERS}
+    n_cells = {p: 0 for p in PAPERS}
+    for t in tables.values():
+        n_run[t.paper] += len(cell_results(t, results))
+        n_cells[t.paper] += len(t.cells())
+    lines = [
+        "# Reproduction report",
+        "",
+        "Generated by `python -m common.report` (also at the end of `./run_all.sh`) from the job results in "
+        "`results/cells/`; do not edit by hand.",
+        "",
+        "Each cell reads **paper / ours (ours − paper)**, in the unit of the table; `—` means not run yet and "
+        "`–` that the paper prints no value. Where a cell was run at several scales the largest is shown "
+        "(paper > quick > smoke); each table's \"Ours:\" line gives the scale and seeds.",
+        "Rows or columns marked (cited) hold numbers the paper copied from other work; (baseline) marks other "
+        "methods that the paper's authors trained and evaluated themselves; unmarked ones are the paper's own "
+        "method.",
+        "",
+        "| paper | tables | cells with our value |",
+        "|---|---|---|",
+    ]
+    for p in PAPERS:
+        lines.append(f"| {p} | {len(paper_tables(p))} | {n_run[p]} of {n_cells[p]} |")
+    lines.append("")
+    for p in PAPERS:
+        lines += [f"## {p}: {PAPER_TITLES[p]}", ""]
+        for t in paper_tables(p):
+            lines.append(render_table(t, results))
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write_report(results_dir: Path = DEFAULT_RESULTS_DIR) -> Path:
+    """Render and write ``<results_dir>/REPORT.md`` atomically; return its path."""
+    results_dir = Path(results_dir)
+    text = render(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / "REPORT.md"
+    tmp = results_dir / f".REPORT.md.tmp-{os.getpid()}"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+@exit_on_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m common.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results_dir", default=str(DEFAULT_RESULTS_DIR),
+                        help="directory holding cells/ (default: <repo>/results)")
+    args = parser.parse_args(argv)
+    print(f"wrote {write_report(Path(args.results_dir))}")
+
+
+if __name__ == "__main__":
+    main()

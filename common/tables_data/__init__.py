@@ -1,0 +1,1 @@
+"""The tables of the four papers, one module per paper (see common.registry)."""

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every table cell of the four papers that has an implementation and its data, then renders
+# results/REPORT.md. Finished cells are kept and not run again (use --force). See common/registry.py.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+usage() {
+  cat <<'USAGE'
+usage: ./run_all.sh [--scale=smoke|quick|paper] [--only=ITEMS] [--data_dir=DIR] [--results_dir=DIR] [--force]
+
+  --scale        smoke (seconds, checks the plumbing), quick (reduced runs; the default) or paper
+  --only         comma-separated papers (nre, artifacts, permutation, oled), table ids (oled.table1)
+                 or single jobs (oled.table1/class3); default: everything
+  --data_dir     dataset root (default: $REPRO_DATA_DIR, else ./data)
+  --results_dir  where cells/ and REPORT.md go (default: ./results)
+  --force        run jobs again even when their result exists
+
+First runs scripts/setup.sh (creates or reuses .venv), then
+  .venv/bin/python -m common.run_tables ARGS
+Cells without an implementation or without their data are skipped with one line saying what is missing.
+USAGE
+}
+
+has_scale=0
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) usage; exit 0 ;;
+    --scale|--scale=*) has_scale=1 ;;
+  esac
+done
+
+if [ -f scripts/setup.sh ]; then
+  bash scripts/setup.sh
+else
+  echo "run_all: scripts/setup.sh not found; using the existing .venv" >&2
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "error: .venv/bin/python not found; run scripts/setup.sh first" >&2
+  exit 2
+fi
+
+args=("$@")
+if [ "$has_scale" -eq 0 ]; then
+  args=(--scale=quick "${args[@]}")
+fi
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+exec .venv/bin/python -m common.run_tables "${args[@]}"
