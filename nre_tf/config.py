@@ -1,0 +1,87 @@
+"""NRE run configuration: one dataclass, three scale presets (smoke / quick / paper).
+
+Presets only cut epochs and data (numbers of images); the architecture is the same at every scale. ``paper``
+uses the paper's numbers where it gives them (Adam, lr 1e-4, Section 4.1; 40 / 100 epochs, Table 1; 50,000 /
+150 / 9,850 images, Table 3; K = 400 on ImageNet, Section 4.3) and the ASSUMPTIONS listed in nre_tf/README.md
+elsewhere (batch size, latent size, AE pre-training epochs).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from common.config import RunConfig
+from common.errors import ConfigError
+from nre_tf.losses import check_lambdas
+
+# Table 1 trains every model for 40 and for 100 epochs; quick keeps the 40:100 ratio.
+PRESETS = {
+    "smoke": dict(epochs=1, batch_size=32, ae_epochs=1, n_train=256, n_test=128, epoch_pair=(1, 2),
+                  attack_epochs=1, substitute_epochs=1, substitute_rounds=2, n_attack_test=128,
+                  patches_per_frame=40, max_frames=40),
+    "quick": dict(epochs=5, batch_size=128, ae_epochs=5, n_train=4000, n_test=1000, epoch_pair=(2, 5),
+                  attack_epochs=3, substitute_epochs=10, substitute_rounds=6, n_attack_test=1000,
+                  patches_per_frame=60, max_frames=1000),
+    "paper": dict(epochs=100, batch_size=128, ae_epochs=100, n_train=0, n_test=0, epoch_pair=(40, 100),
+                  attack_epochs=10, substitute_epochs=10, substitute_rounds=6, n_attack_test=0,
+                  patches_per_frame=0, max_frames=0),
+}
+
+
+@dataclasses.dataclass
+class NREConfig(RunConfig):
+    """Everything ``nre_tf.train.run`` needs; ``None`` fields come from the scale preset.
+
+    NRE-specific fields:
+      lambdas: (lambda1, lambda2, lambda3) of Eq. 5, summing to 1.
+      T: near / far samples per training sample (Eq. 5).
+      clusters: K of the k-means speed-up (Section 3.2); 0 = automatic (N // 150 clipped to [10, 400]);
+        ignored with ``exact``.
+      exact: brute-force Eq. 2-3 instead of k-means (for checking).
+      refresh_every: recompute N(X') and F(X') every this many NRE epochs (Section 3.1: "as the training
+        continues ... N and F can better uncover close-by and far-away samples").
+      arch: ``conv`` (28x28 digits, 30x30 patches), ``magnet`` (Table 3), ``alexnet`` (Table 2).
+      latent_dim: size of the FC latent of the ``conv`` networks.
+      lr / ae_lr: Adam learning rates of E_phi + D (paper: 1e-4) and of the plain AE (assumption: the same).
+      ae_epochs: epochs of the plain AE that defines R_A and initialises E_phi + D.
+      n_train / n_test: images kept (0 = all).
+    """
+
+    method: ClassVar[str] = "nre"
+    PRESETS: ClassVar[dict] = PRESETS
+
+    lambdas: tuple = (0.5, 0.2, 0.3)
+    T: int = 1
+    clusters: int = 0
+    exact: bool = False
+    refresh_every: int = 1
+    arch: str = "conv"
+    latent_dim: int = 128
+    lr: float = 1e-4
+    ae_lr: float = 1e-4
+    ae_epochs: int | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+    epoch_pair: tuple | None = None
+    attack_epochs: int | None = None
+    substitute_epochs: int | None = None
+    substitute_rounds: int | None = None
+    n_attack_test: int | None = None
+    patches_per_frame: int | None = None
+    max_frames: int | None = None
+
+    def resolved(self):
+        cfg = super().resolved()
+        check_lambdas(cfg.lambdas)
+        if cfg.T < 1:
+            raise ConfigError(f"--T must be >= 1, got {cfg.T}")
+        if cfg.clusters < 0 or cfg.clusters == 1:
+            raise ConfigError(f"--clusters must be 0 (automatic) or >= 2, got {cfg.clusters}")
+        if cfg.refresh_every < 1:
+            raise ConfigError(f"--refresh_every must be >= 1, got {cfg.refresh_every}")
+        return dataclasses.replace(cfg, lambdas=tuple(float(v) for v in cfg.lambdas))
+
+
+def auto_clusters(n: int) -> int:
+    """K for ``clusters=0``: about 150 samples per cluster, between 10 and 400 (400 = the paper's ImageNet K)."""
+    return int(min(400, max(10, n // 150), max(2, n // 4)))
