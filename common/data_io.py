@@ -53,17 +53,21 @@ def fmt_paths(paths: Sequence[Path]) -> str:
     return " or ".join(str(p) for p in paths)
 
 
-def read_bytes(path: Path, what: str = "") -> bytes:
-    """Read a file, transparently gunzipping ``*.gz``; truncated / corrupt gzip streams become DataError."""
+def read_bytes(path: Path, hint: str = "") -> bytes:
+    """Read a file, transparently gunzipping ``*.gz``; truncated / corrupt gzip streams become DataError.
+
+    ``hint`` ("; re-download it from URL") ends the error message.
+    """
+    hint = hint or "; re-download it"
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
     except EOFError as e:
-        raise DataError(f"{path} is truncated (the gzip stream ends early: {e}); re-download it{what}") from None
+        raise DataError(f"{path} is truncated (the gzip stream ends early: {e}){hint}") from None
     except (gzip.BadGzipFile, zlib.error) as e:
-        raise DataError(f"{path} is corrupt (not a valid gzip file: {e}); re-download it{what}") from None
+        raise DataError(f"{path} is corrupt (not a valid gzip file: {e}){hint}") from None
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
 

@@ -77,6 +77,15 @@ def _frame_files(d: Path, exts: tuple[str, ...]) -> list[Path]:
     return sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in exts and not f.name.startswith("."))
 
 
+def find_gt_m(root: Path, subset: str) -> Path | None:
+    """``Test/UCSDpedN.m`` (or next to Train/Test), else any .m file there with ``gt_frame`` lines, else None."""
+    m_files = [p for d in (root / "Test", root) for p in sorted(d.glob("*.m")) if not p.name.startswith(".")]
+    exact = [p for p in m_files if p.stem.lower() == f"ucsd{subset}"]
+    if exact:
+        return exact[0]
+    return next((p for p in m_files if "gt_frame" in p.read_text(errors="replace")), None)
+
+
 def parse_gt_m(path: Path) -> list[np.ndarray]:
     """Parse ``UCSDped{1,2}.m``: one array of 1-based anomalous frame numbers per ``gt_frame`` line, in order."""
     try:
@@ -131,8 +140,7 @@ def load_ucsd(data_dir: Path, subset: str = "ped2", splits=("train", "test"), lo
     root = find_ucsd_root(data_dir, subset)
     data = UCSDData(subset=subset, root=str(root))
     gt_lines: list[np.ndarray] | None = None
-    m_files = [p for d in (root / "Test", root) for p in sorted(d.glob("*.m")) if not p.name.startswith(".")]
-    m_file = next((p for p in m_files if p.stem.lower() == f"ucsd{subset}"), m_files[0] if m_files else None)
+    m_file = find_gt_m(root, subset)
     if "test" in splits and m_file is not None:
         gt_lines = parse_gt_m(m_file)
     sources = set()

@@ -35,7 +35,6 @@ import argparse
 import os
 import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -154,9 +153,16 @@ def _video_items_lines(split: str, items: list[VideoItem]) -> list[str]:
     per = Counter(i.class_name for i in items)
     v = read_video(items[0].path, max_frames=16)
     counts = sorted(per.values())
-    return [f"  {split:<10} {len(items):>7} videos  {len(per)} classes, {counts[0]}..{counts[-1]} per class;"
+    per_class = f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}..{counts[-1]}"
+    return [f"  {split:<10} {len(items):>7} videos  {len(per)} classes, {per_class} per class;"
             f" first video {items[0].path.name}: first {v.shape[0]} frames decoded as {v.shape[1]}x{v.shape[2]}x3"
             f" {v.dtype}"]
+
+
+def _folder_splits(root) -> list[str]:
+    """<root>/{train,val,test}/<class>/* is summarised split by split, anything else as one "all" split."""
+    return [s for s in ("train", "val", "test")
+            if (root / s).is_dir() and any(p.is_dir() for p in (root / s).iterdir())] or ["all"]
 
 
 def summary(name: str, data_dir=None, download: bool = True) -> str:
@@ -165,11 +171,7 @@ def summary(name: str, data_dir=None, download: bool = True) -> str:
     d = resolve_data_dir(data_dir)
     lines = [f"dataset {name}"]
     if name in IMAGE_DATASETS:
-        splits = SPLITS[name]
-        if name == "image_folder":
-            # <root>/{train,val,test}/<class>/* is read split by split, anything else as one "all" split.
-            splits = [s for s in ("train", "val", "test")
-                      if (d / s).is_dir() and any(p.is_dir() for p in (d / s).iterdir())] or ["all"]
+        splits = _folder_splits(d) if name == "image_folder" else SPLITS[name]
         sets = [load_images(name, s, d, download, mmap=(name == "stl10")) for s in splits]
         lines.append(f"  source: {sets[0].source}")
         lines += [_image_split_line(s) for s in sets]
@@ -211,9 +213,12 @@ def summary(name: str, data_dir=None, download: bool = True) -> str:
         for split in ("train", "val"):
             lines += _video_items_lines(split, imagenet_vid_items(d, split))
     else:
-        items = video_folder_items(d)
-        lines += _video_items_lines("all", items)
-        lines.append(f"  classes: {', '.join(sorted({i.class_name for i in items}))}")
+        names = set()
+        for split in _folder_splits(d):
+            items = video_folder_items(d, split)
+            lines += _video_items_lines(split, items)
+            names |= {i.class_name for i in items}
+        lines.append(f"  classes ({len(names)}): {', '.join(sorted(names))}")
     return "\n".join(lines)
 
 

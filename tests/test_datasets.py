@@ -17,7 +17,10 @@ from common import datasets as ds
 from common.data_io import download, parse_idx
 from common.errors import DataError
 from common.paths import REPO_ROOT
-from tests import fixtures_formats as ff
+try:  # `python -m pytest` (run_tests.sh) puts the repository root on sys.path ...
+    from tests import fixtures_formats as ff
+except ImportError:  # ... a bare `pytest` only this folder
+    import fixtures_formats as ff
 
 
 @pytest.fixture(autouse=True)
@@ -354,3 +357,48 @@ def test_cli_summary_and_error(tmp_path):
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(tmp_path / "nothing") in lines[0]
     assert "cs.toronto.edu" in lines[0]
+
+
+def test_folder_splits_share_labels(tmp_path):
+    g = np.zeros((4, 4), np.uint8)
+    ff.write_image_folder(tmp_path / "train", {"a": [g], "c": [g]})
+    ff.write_image_folder(tmp_path / "test", {"b": [g + 1], "c": [g + 2]})
+    test = ds.load_images("image_folder", "test", tmp_path)
+    assert test.classes == ["a", "b", "c"] and test.y.tolist() == [1, 2]
+    assert ds.load_images("image_folder", "train", tmp_path).y.tolist() == [0, 2]
+    ff.write_video_folder(tmp_path / "v" / "train", {"x": [ff.smooth_frames(3)]})
+    ff.write_video_folder(tmp_path / "v" / "test", {"w": [ff.smooth_frames(3)], "x": [ff.smooth_frames(3)]})
+    assert [(i.label, i.class_name) for i in ds.video_folder_items(tmp_path / "v", "train")] == [(1, "x")]
+    text = ds.summary("video_folder", tmp_path / "v")
+    assert "train" in text and "test" in text and "classes (2): w, x" in text
+
+
+def test_tarball_checksum_and_extraction(tmp_path):
+    import tarfile
+    ff.make_cifar10(tmp_path / "src")
+    tarball = tmp_path / "data" / "cifar-10-python.tar.gz"
+    tarball.parent.mkdir()
+    with tarfile.open(tarball, "w:gz") as tf:
+        tf.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    # Not the official archive: its md5 differs from the published one, so it is refused, not extracted.
+    with pytest.raises(DataError, match="published md5 is c58f30108f718f92721af3b95e74349a"):
+        ds.load_images("cifar10", "test", tmp_path / "data")
+    from common.data_io import extract_tar
+    extract_tar(tarball, tmp_path / "data", md5=hashlib.md5(tarball.read_bytes()).hexdigest())
+    assert len(ds.load_images("cifar10", "test", tmp_path / "data")) == 5
+    ff.truncate(tarball, 0.5)
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        extract_tar(tarball, tmp_path / "x")
+
+
+def test_summaries_of_fixture_datasets(tmp_path):
+    ff.make_stl10(tmp_path)
+    ff.make_mnist_like(tmp_path / "fashion_mnist")
+    ff.write_ucf101_tree(tmp_path, ["A", "B"], train_per_class=1, test_per_class=1, n_frames=3)
+    ff.write_vid_tree(tmp_path, {"train/x/s0": [["n01"]] * 2, "val/s1": [["n02"]] * 2})
+    stl = ds.summary("stl10", tmp_path)
+    assert "unlabeled        5 images  96x96x3 uint8" in stl and "folds: 10 x 2" in stl
+    fm = ds.summary("fashion_mnist", tmp_path)
+    assert "train           20 images  28x28x1 uint8" in fm and "Ankle boot" in fm
+    assert "train01          2 videos  2 classes, 1 per class" in ds.summary("ucf101", tmp_path)
+    assert "val              1 videos" in ds.summary("imagenet_vid", tmp_path)
