@@ -224,7 +224,10 @@ def _cifar_batch(path: Path, label_key: str, url: str) -> tuple[np.ndarray, np.n
         raise DataError(f"{path} has no '{label_key}'/'data' entries (keys {sorted(d)[:6]}); it is not the "
                         f"expected CIFAR batch{hint}")
     data = np.asarray(d["data"])
-    labels = np.asarray(d[label_key], dtype=np.int64)
+    try:
+        labels = np.asarray(d[label_key], dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: '{label_key}' is not a list of integers (corrupt){hint}") from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{path} holds {data.dtype} data of shape {data.shape}, expected uint8 (N, 3072)"
                         f" (truncated or corrupt){hint}")
