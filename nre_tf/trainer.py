@@ -84,8 +84,11 @@ class _Snapshot(keras.callbacks.Callback):
                 net.save_weights(str(self.workdir / f"epoch{epoch + 1}_{name}.weights.h5"))
 
 
-def build_autoencoder_model(kind: str, input_shape, latent_dim: int = 128, seed: int = 0):
-    """An uncompiled Keras model for AE ``kind`` and its named sub-networks ``{name: keras.Model}``."""
+def build_autoencoder_model(kind: str, input_shape, latent_dim: int = 128, seed: int = 0, arch: str = "conv"):
+    """An uncompiled Keras model for AE ``kind`` and its named sub-networks ``{name: keras.Model}``.
+
+    ``arch`` picks the networks of the plain / denoising / context AE (``conv`` or ``alexnet``); ``magnet``
+    always uses MagNet's reformer architecture."""
     if kind == "splitbrain":
         h, w, c = input_shape
         half = (h, w // 2, c)
@@ -97,7 +100,7 @@ def build_autoencoder_model(kind: str, input_shape, latent_dim: int = 128, seed:
         return SplitBrainAE(nets["enc_l"], nets["dec_l"], nets["enc_r"], nets["dec_r"]), nets
     if kind not in AE_KINDS:
         raise ConfigError(f"unknown auto-encoder kind {kind!r}; choose one of {', '.join(AE_KINDS)}")
-    arch = "magnet" if kind == "magnet" else "conv"
+    arch = "magnet" if kind == "magnet" else arch
     enc, dec = networks.build_autoencoder(arch, input_shape, latent_dim)
     corruption = {"ae": "none", "dae": "gaussian", "context": "block", "magnet": "gaussian"}[kind]
     noise = MAGNET_NOISE_STD if kind == "magnet" else DAE_NOISE_STD
@@ -107,7 +110,7 @@ def build_autoencoder_model(kind: str, input_shape, latent_dim: int = 128, seed:
 
 def train_autoencoder(kind: str, x, epochs: int, batch_size: int, workdir, lr: float = 1e-4,
                       latent_dim: int = 128, seed: int = 0, snapshot_epochs=(), resume: bool = True,
-                      arch_shape=None):
+                      arch: str = "conv"):
     """Train AE ``kind`` on uint8/float images ``x`` for ``epochs``; returns ``(model, nets, seconds)``.
 
     ``snapshot_epochs``: epochs after which the sub-network weights are saved (see :func:`load_snapshot`).
@@ -118,8 +121,7 @@ def train_autoencoder(kind: str, x, epochs: int, batch_size: int, workdir, lr: f
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    shape = tuple(x.shape[1:]) if arch_shape is None else arch_shape
-    model, nets = build_autoencoder_model(kind, shape, latent_dim, seed)
+    model, nets = build_autoencoder_model(kind, tuple(x.shape[1:]), latent_dim, seed, arch)
     model.compile(optimizer=keras.optimizers.Adam(MAGNET_LR if kind == "magnet" else lr))
     xf = to_float(x)
     model(xf[:2])  # build
