@@ -48,10 +48,11 @@ class OLED(keras.Model):
         self.mask_generator = build_mask_generator(kind, seed)
         self.threshold_unit = ThresholdUnit(t, threshold_eps, threshold_mode, name="threshold_unit")
         self.seed_generator = keras.random.SeedGenerator(seed, name="random_mask_seed")
-        self.mask_update_enabled = tf.Variable(True, trainable=False, name="mask_update_enabled")
+        # 1.0 while MM is trained (set per epoch by MaskUpdateSchedule).
+        self.mask_update_enabled = keras.Variable(1.0, trainable=False, dtype="float32", name="mask_update_enabled")
         # Min / max of the raw scores over the evaluation set (Section 3.6), used by normalised_scores().
-        self.score_min = tf.Variable(tf.zeros(3), trainable=False, name="score_min")
-        self.score_max = tf.Variable(tf.ones(3), trainable=False, name="score_max")
+        self.score_min = keras.Variable([0.0, 0.0, 0.0], trainable=False, dtype="float32", name="score_min")
+        self.score_max = keras.Variable([1.0, 1.0, 1.0], trainable=False, dtype="float32", name="score_max")
         self.r_loss_tracker = keras.metrics.Mean(name="r_loss")
         self.m_loss_tracker = keras.metrics.Mean(name="mm_objective")
         self.l_mask_tracker = keras.metrics.Mean(name="l_mask")
@@ -132,7 +133,7 @@ class OLED(keras.Model):
                 self.m_optimizer.apply(m_grads, m_vars)
                 return tf.constant(True)
 
-            tf.cond(self.mask_update_enabled, _apply, lambda: tf.constant(False))
+            tf.cond(self.mask_update_enabled > 0.5, _apply, lambda: tf.constant(False))
 
         for name, tracker in (("r_loss", self.r_loss_tracker), ("mm_objective", self.m_loss_tracker),
                               ("l_mask", self.l_mask_tracker), ("l_cont", self.l_cont_tracker),
@@ -175,4 +176,4 @@ class MaskUpdateSchedule(keras.callbacks.Callback):
         self.every, self.first_epoch = int(every), int(first_epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.mask_update_enabled.assign((epoch + self.first_epoch) % self.every == 0)
+        self.model.mask_update_enabled.assign(1.0 if (epoch + self.first_epoch) % self.every == 0 else 0.0)

@@ -1,0 +1,208 @@
+"""Scoring and evaluation of OLED (Section 3.6, 4.3-4.5): the four anomaly scores, exact AUROC (and EER for
+video), model selection per score on the labelled validation set (Section 4.1), the mask module as a segmenter
+(Table 5), and the figures (Fig. 2/3 image grids, Fig. 4 score histograms).
+
+Score conventions: raw scores are per-sample sums (notes 4.4); each is min-max normalised over the evaluation
+set (all of its inliers and outliers together, Section 3.6); ``s_avg`` is the mean of the three normalised
+scores. Higher = more anomalous, label 1 = outlier (positive class of the ROC); AUROC is scikit-learn's exact
+value (``common.metrics.auroc``), not the bucketed Keras AUC of the authors' code.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from common import metrics, plots, protocols
+from common.training import progress
+
+log = logging.getLogger(__name__)
+
+RAW_SCORES = ("s_rec", "s_mask", "s_cont")
+SCORES = ("s_rec", "s_mask", "s_cont", "s_avg")
+
+
+def _fn(model, name: str, keys: tuple[str, ...]):
+    """A cached ``tf.function`` returning ``keys`` of ``model(x, training=False)`` (BN in inference mode)."""
+    cache = model.__dict__.setdefault("_oled_eval_fns", {})
+    if name not in cache:
+        def f(x):
+            out = model(x, training=False)
+            return {k: out[k] for k in keys}
+
+        spec = tf.TensorSpec((None, *model.input_shape_), tf.float32)
+        cache[name] = tf.function(f, input_signature=[spec])
+    return cache[name]
+
+
+def model_outputs(model, x: np.ndarray, batch_size: int = 256, keys: tuple[str, ...] = RAW_SCORES,
+                  desc: str = "") -> dict[str, np.ndarray]:
+    """Run the model over ``x`` in batches and return the requested outputs as numpy arrays."""
+    fn = _fn(model, ",".join(keys), keys)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    n_batches = max(1, math.ceil(len(x) / batch_size))
+    it = range(n_batches)
+    if desc and n_batches > 4:
+        it = progress(it, desc=desc, total=n_batches, unit="batch")
+    for i in it:
+        out = fn(tf.constant(x[i * batch_size:(i + 1) * batch_size]))
+        for k in keys:
+            parts[k].append(np.asarray(out[k], np.float32))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def raw_scores(model, x: np.ndarray, batch_size: int = 256, desc: str = "", ucsd_smask_bug: bool = False):
+    """Raw per-sample ``s_rec, s_mask, s_cont``. ``ucsd_smask_bug`` reproduces the authors' UCSD test script,
+    where the masked reconstructions were overwritten by the plain ones so that s_mask == s_rec (notes 4.5.2)."""
+    raw = model_outputs(model, x, batch_size, RAW_SCORES, desc)
+    if ucsd_smask_bug:
+        raw["s_mask"] = raw["s_rec"].copy()
+    return raw
+
+
+def normalise(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Min-max normalise each raw score over the evaluation set; ``s_avg`` = their mean (Section 3.6)."""
+    out = {k: metrics.minmax(raw[k]) for k in RAW_SCORES}
+    out["s_avg"] = (out["s_rec"] + out["s_mask"] + out["s_cont"]) / 3.0
+    return out
+
+
+def image_aurocs(labels: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
+    """Exact AUROC of every score (1 = outlier positive)."""
+    return {k: metrics.auroc(labels, scores[k]) for k in SCORES}
+
+
+def frame_scores(scores: dict[str, np.ndarray], frame_ids: np.ndarray, video_lengths: list[int]):
+    """UCSD: frame score = maximum over the frame's patches (of the normalised patch scores), split per video."""
+    n_frames = int(sum(video_lengths))
+    cuts = np.cumsum(video_lengths)[:-1]
+    return {k: np.split(protocols.frame_scores_from_patches(scores[k], frame_ids, n_frames), cuts) for k in SCORES}
+
+
+def video_metrics(per_video: dict[str, list[np.ndarray]], video_labels: list[np.ndarray]) -> dict[str, dict]:
+    """Frame-level AUROC and EER, pooled over all test frames, without further normalisation (the patch scores
+    are already min-max normalised over the whole evaluation set; a monotone map leaves AUROC/EER unchanged)."""
+    out = {}
+    for k in SCORES:
+        m = metrics.frame_level_metrics(per_video[k], video_labels, pooling="pooled", normalisation="none")
+        out[k] = {"auroc": m["auroc"], "eer": m["eer"]}
+    return out
+
+
+def segmentation_auroc(model, raw_images: np.ndarray, x: np.ndarray, labels: np.ndarray, n_per_set: int,
+                       batch_size: int = 256) -> dict[str, float]:
+    """Table 5: pixel AUROC of the activation map A of MG against the foreground (raw pixel != 0), computed over
+    all pixels of ``n_per_set`` test inliers and, separately, ``n_per_set`` test outliers (Section 4.5)."""
+    out = {}
+    for name, lab in (("inlier", 0), ("outlier", 1)):
+        idx = np.flatnonzero(labels == lab)[:n_per_set]
+        if idx.size == 0:
+            continue
+        a = model_outputs(model, x[idx], batch_size, ("activation",))["activation"]
+        fg = (np.asarray(raw_images[idx]).max(axis=-1, keepdims=True) != 0).astype(np.int64)
+        if fg.min() == fg.max():
+            continue
+        out[name] = metrics.auroc(fg.ravel(), a.ravel())
+    return out
+
+
+# ------------------------------------------------------------------------------------------ model selection
+def _snapshot(model) -> list[np.ndarray]:
+    return model.reconstructor.get_weights() + model.mask_generator.get_weights()
+
+
+def _restore(model, weights: list[np.ndarray]) -> None:
+    n = len(model.reconstructor.get_weights())
+    model.reconstructor.set_weights(weights[:n])
+    model.mask_generator.set_weights(weights[n:])
+
+
+def save_snapshot(model, path: Path) -> None:
+    w = _snapshot(model)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, *w)
+    tmp.replace(path)
+
+
+def load_snapshot(model, path: Path) -> None:
+    with np.load(path) as z:
+        _restore(model, [z[f"arr_{i}"] for i in range(len(z.files))])
+
+
+class ModelSelection(keras.callbacks.Callback):
+    """After every epoch: validation AUROC of each score; the weights of each score's best epoch are kept in
+    ``<workdir>/selection/epoch_<e>.npz`` (Section 4.1: "a small validation set ... is used to determine the
+    best epoch"; as in the authors' code, each score gets its own best epoch, notes 4.4). The state survives a
+    restart (``selection.json``), so resumed runs keep their best epochs."""
+
+    def __init__(self, val_x: np.ndarray, val_y: np.ndarray, workdir: str | Path, batch_size: int = 256,
+                 ucsd_smask_bug: bool = False):
+        super().__init__()
+        self.val_x, self.val_y, self.batch_size, self.bug = val_x, val_y, batch_size, ucsd_smask_bug
+        self.dir = Path(workdir) / "selection"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.dir / "selection.json"
+        self.best = {k: -1.0 for k in SCORES}
+        self.best_epoch: dict[str, int | None] = {k: None for k in SCORES}
+        self.history: list[dict] = []
+        if self.state_path.exists():
+            st = json.loads(self.state_path.read_text())
+            self.best, self.best_epoch, self.history = st["best"], st["best_epoch"], st["history"]
+
+    def snapshot_path(self, epoch: int) -> Path:
+        return self.dir / f"epoch_{epoch}.npz"
+
+    def on_epoch_end(self, epoch, logs=None):
+        norm = normalise(raw_scores(self.model, self.val_x, self.batch_size, ucsd_smask_bug=self.bug))
+        aucs = image_aurocs(self.val_y, norm)
+        improved = [k for k in SCORES if aucs[k] > self.best[k]]
+        if improved:
+            save_snapshot(self.model, self.snapshot_path(epoch))
+            for k in improved:
+                self.best[k], self.best_epoch[k] = aucs[k], epoch
+        keep = {self.snapshot_path(e).name for e in self.best_epoch.values() if e is not None}
+        for p in self.dir.glob("epoch_*.npz"):
+            if p.name not in keep:
+                p.unlink()
+        self.history.append({"epoch": epoch, **{f"val_auroc_{k}": aucs[k] for k in SCORES}})
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"best": self.best, "best_epoch": self.best_epoch, "history": self.history},
+                                  indent=2))
+        tmp.replace(self.state_path)
+        if logs is not None:
+            logs.update({f"val_auroc_{k}": aucs[k] for k in SCORES})
+        print(f"  validation AUROC epoch {epoch + 1}: " + ", ".join(f"{k} {aucs[k]:.4f}" for k in SCORES)
+              + (f" (new best: {', '.join(improved)})" if improved else ""), flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------- figures
+def save_figures(model, x: np.ndarray, labels: np.ndarray, scores: dict[str, np.ndarray], fig_dir: Path,
+                 title: str, n: int = 8, batch_size: int = 256, label_names=("inliers", "outliers")) -> list[Path]:
+    """Fig. 2/3: inliers and outliers with the mask (masked pixels at the midpoint, shown gray), the masked
+    image and the reconstruction of the masked image; Fig. 4: inlier / outlier histograms of every score."""
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    rows = []
+    rng = np.random.default_rng(0)
+    for name, lab in zip(label_names, (0, 1)):
+        idx = np.flatnonzero(labels == lab)
+        if idx.size == 0:
+            continue
+        idx = np.sort(rng.choice(idx, min(n, idx.size), replace=False))
+        out = model_outputs(model, x[idx], batch_size, ("mask", "masked_image", "masked_reconstruction",
+                                                         "reconstruction"))
+        rows += [(f"{name}", x[idx]), ("mask", out["mask"] * 2.0 - 1.0), ("masked", out["masked_image"]),
+                 ("R(masked)", out["masked_reconstruction"]), ("R(x)", out["reconstruction"])]
+    if rows:
+        paths.append(plots.save_image_grid(rows, fig_dir / "fig2_reconstructions.png", title=title))
+    for k in SCORES:
+        s = scores[k]
+        if np.any(labels == 0) and np.any(labels == 1):
+            paths.append(plots.save_score_histogram(s[labels == 0], s[labels == 1], fig_dir / f"fig4_hist_{k}.png",
+                                                    title=f"{title}: {k}", xlabel=f"{k} (normalised)"))
+    return paths

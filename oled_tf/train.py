@@ -1,0 +1,234 @@
+"""Train and evaluate OLED on one dataset / normal class; optionally export a SavedModel.
+
+    python -m oled_tf.train --dataset=mnist --normal_class=3 --scale=quick [--workdir=DIR] [--export_dir=DIR]
+    python -m oled_tf.train --dataset=ucsd --data_dir=/data/UCSD_Anomaly_Dataset.v1p2 --scale=paper
+
+Writes into ``--workdir``: ``config.json`` (resolved config), ``log.csv`` and TensorBoard logs, resumable
+checkpoints, ``selection/`` (best epoch per score), ``figures/*.png`` and ``metrics.json`` (every score's AUROC,
+plus EER for UCSD). Only this module reads flags: ``main`` builds an :class:`OLEDConfig` and calls :func:`run`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from absl import app, flags
+
+from common import flags as cflags
+from common.config import save_config, write_metrics
+from common.errors import exit_on_error
+from oled_tf.config import OLEDConfig
+
+log = logging.getLogger(__name__)
+
+flags.DEFINE_float("t", 87.5, "Threshold t of the threshold unit: the top (100 - t)% activations are masked.")
+flags.DEFINE_float("gamma", None, "Weight of L_cont (paper: 50; with --code_defaults 12.5 / 30 / 50 for MNIST / "
+                   "CIFAR-10 / UCSD).")
+flags.DEFINE_float("lambda_rec", 1.0, "Weight lambda of L_rec (paper: 1).")
+flags.DEFINE_integer("mask_update_every", None, "Train MM on epochs with epoch % N == 0 (paper silent; default "
+                     "the authors' code: 3 for MNIST-like and UCSD, 4 for CIFAR-10; 1 = every epoch).")
+flags.DEFINE_boolean("code_defaults", False, "Use the authors' code values where they differ from the paper: "
+                     "gamma per dataset, CIFAR MM loss without L_cont, TFP 'lower' percentile, 400 epochs.")
+flags.DEFINE_float("threshold_eps", 1e-12, "The 'infinitesimal' eps of Eq. 2 (code: 1e-12).")
+flags.DEFINE_enum("threshold_mode", None, ("paper", "code"), "How many pixels T masks: 'paper' = round((100-t)% "
+                  "of the pixels), 'code' = the TFP lower percentile of the authors' code (default: paper, or "
+                  "code with --code_defaults).")
+flags.DEFINE_enum("mask", "learned", ("learned", "random"), "learned = OLED; random = the context auto-encoder "
+                  "ablation (Section 4.6, Table 4): a random --random_mask_size square masked instead of MM.")
+flags.DEFINE_integer("random_mask_size", 10, "Side of the random square of the CAE ablation.")
+flags.DEFINE_enum("protocol", "auto", ("auto", "memae", "ocgan", "one_vs_rest"), "One-class protocol "
+                  "(auto: memae for mnist/mnist5k, ocgan for cifar10/fashion_mnist; see oled_tf/data.py).")
+flags.DEFINE_integer("train_limit", None, "Use at most this many training images / patches (0 = all; default: "
+                     "the --scale preset).")
+flags.DEFINE_integer("test_limit", None, "Stratified subset of the test set (0 = all; default: the preset).")
+flags.DEFINE_integer("ucsd_test_videos", None, "Evaluate on the first N UCSD test videos (0 = all; default: "
+                     "the preset).")
+flags.DEFINE_integer("ucsd_patch_stride", 30, "Stride of the 30x30 UCSD patches (30 = non-overlapping).")
+flags.DEFINE_boolean("ucsd_smask_bug", False, "Reproduce the authors' UCSD test-script bug (s_mask := s_rec).")
+flags.DEFINE_boolean("figures", True, "Write the Fig. 2/3 and Fig. 4 PNG files into <workdir>/figures.")
+
+FLAGS = flags.FLAGS
+
+
+def config_from_flags() -> OLEDConfig:
+    common = cflags.common_values()
+    common["jit_compile"] = cflags.parse_jit_compile(common["jit_compile"])
+    return OLEDConfig.from_flags(
+        common, t=FLAGS.t, gamma=FLAGS.gamma, lambda_rec=FLAGS.lambda_rec,
+        mask_update_every=FLAGS.mask_update_every, code_defaults=FLAGS.code_defaults,
+        threshold_eps=FLAGS.threshold_eps, threshold_mode=FLAGS.threshold_mode, mask=FLAGS.mask,
+        random_mask_size=FLAGS.random_mask_size, protocol=FLAGS.protocol, train_limit=FLAGS.train_limit,
+        test_limit=FLAGS.test_limit, ucsd_test_videos=FLAGS.ucsd_test_videos,
+        ucsd_patch_stride=FLAGS.ucsd_patch_stride, ucsd_smask_bug=FLAGS.ucsd_smask_bug, figures=FLAGS.figures)
+
+
+def model_name(cfg: OLEDConfig) -> str:
+    """``oled_<dataset>_<class>`` (``oled_ucsd_ped2`` for UCSD, which has no normal class); CAE: ``cae_...``."""
+    prefix = "oled" if cfg.mask == "learned" else "cae"
+    return f"{prefix}_ucsd_ped2" if cfg.dataset == "ucsd" else f"{prefix}_{cfg.dataset}_{cfg.normal_class}"
+
+
+def build_model(cfg: OLEDConfig, kind: str):
+    """The OLED model for a resolved config, compiled with one Adam per player (Section 4.1)."""
+    import keras
+
+    from common.training import resolve_jit_compile
+    from oled_tf.model import OLED
+
+    model = OLED(kind, t=cfg.t, gamma=cfg.gamma, lambda_rec=cfg.lambda_rec, threshold_eps=cfg.threshold_eps,
+                 threshold_mode=cfg.threshold_mode, mm_uses_context=cfg.mm_uses_context, mask_kind=cfg.mask,
+                 random_mask_size=cfg.random_mask_size, seed=cfg.seed + 17)
+    model(keras.ops.zeros((2, *model.input_shape_)), training=False)  # build (BackupAndRestore, export)
+
+    def adam():
+        return keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
+
+    model.compile(adam(), adam() if cfg.mask == "learned" else None,
+                  jit_compile=resolve_jit_compile(cfg.jit_compile, cfg.strategy, cfg.deterministic))
+    return model
+
+
+def _evaluate_state(model, cfg, data) -> tuple[dict, dict, dict]:
+    """Raw and normalised test scores of the model's current weights, and their metrics."""
+    from oled_tf import evaluate as ev
+
+    raw = ev.raw_scores(model, data.test_x, cfg.eval_batch_size, desc="scoring test set",
+                        ucsd_smask_bug=cfg.ucsd_smask_bug)
+    norm = ev.normalise(raw)
+    if data.frame_ids is not None:
+        frames = ev.frame_scores(norm, data.frame_ids, data.video_lengths)
+        m = ev.video_metrics(frames, data.video_labels)
+        return raw, norm, {"auroc": {k: v["auroc"] for k, v in m.items()}, "eer": {k: v["eer"] for k, v in m.items()}}
+    return raw, norm, {"auroc": ev.image_aurocs(data.test_y, norm)}
+
+
+def run(config: OLEDConfig) -> dict:
+    """Train, select, evaluate, draw and (optionally) export one OLED run; returns the metrics dict."""
+    import numpy as np
+    import tensorflow as tf
+
+    from common.training import fit_verbosity, get_strategy, setup_run, standard_callbacks
+    from oled_tf import evaluate as ev
+    from oled_tf.data import prepare
+    from oled_tf.model import MaskUpdateSchedule
+
+    t_start = time.time()
+    cfg = config.resolved()
+    workdir = Path(cfg.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    setup_run(cfg.seed, cfg.deterministic, cfg.precision)
+    save_config(cfg)
+    data = prepare(cfg)
+    print(f"OLED {cfg.dataset} class {cfg.normal_class} scale {cfg.scale}: {len(data.train_x)} training images, "
+          f"{len(data.val_x)} validation, {len(data.test_x)} test; {cfg.epochs} epochs of batch {cfg.batch_size}; "
+          f"workdir {workdir}", flush=True)
+
+    with get_strategy(cfg.strategy).scope():
+        model = build_model(cfg, data.kind)
+    ds = (tf.data.Dataset.from_tensor_slices(data.train_x)
+          .shuffle(len(data.train_x), seed=cfg.seed, reshuffle_each_iteration=True)
+          .batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
+    callbacks = []
+    selection = None
+    if len(data.val_x) and len(np.unique(data.val_y)) == 2:
+        selection = ev.ModelSelection(data.val_x, data.val_y, workdir, cfg.eval_batch_size, cfg.ucsd_smask_bug)
+        callbacks.append(selection)
+    if cfg.mask == "learned":
+        callbacks.append(MaskUpdateSchedule(cfg.mask_update_every))
+    callbacks += standard_callbacks(workdir, resume=cfg.resume)
+    t_fit = time.time()
+    history = model.fit(ds, epochs=cfg.epochs, callbacks=callbacks, verbose=fit_verbosity())
+    train_seconds = time.time() - t_fit
+
+    # Evaluate: the last epoch, and each score at its own best validation epoch (Section 4.1, notes 4.4).
+    t_eval = time.time()
+    last_weights = ev._snapshot(model)
+    _, _, last = _evaluate_state(model, cfg, data)
+    selected = {key: dict(vals) for key, vals in last.items()}
+    best_epoch = {k: None for k in ev.SCORES}
+    states = {}
+    if selection is not None:
+        best_epoch = dict(selection.best_epoch)
+        for epoch in sorted({e for e in best_epoch.values() if e is not None}):
+            ev.load_snapshot(model, selection.snapshot_path(epoch))
+            states[epoch] = _evaluate_state(model, cfg, data)
+            for k in ev.SCORES:
+                if best_epoch[k] == epoch:
+                    for key in selected:
+                        selected[key][k] = states[epoch][2][key][k]
+    # The exported / drawn model: the s_avg-selected weights (the last epoch without a validation set).
+    if best_epoch["s_avg"] is not None:
+        ev.load_snapshot(model, selection.snapshot_path(best_epoch["s_avg"]))
+        raw, norm, _ = states[best_epoch["s_avg"]]
+    else:
+        ev._restore(model, last_weights)
+        raw, norm, _ = _evaluate_state(model, cfg, data)
+    model.set_score_range(raw)
+
+    metrics = {
+        "method": "OLED" if cfg.mask == "learned" else "CAE", "dataset": cfg.dataset,
+        "normal_class": cfg.normal_class, "scale": cfg.scale, "seed": cfg.seed, "epochs": cfg.epochs,
+        "data": data.summary, "auroc": selected["auroc"], "auroc_last_epoch": last["auroc"],
+        "best_epoch": best_epoch, "selection": (f"validation ({int(np.sum(data.val_y == 0))} inliers + {int(np.sum(data.val_y == 1))} "
+                      f"outliers)" if selection else "last epoch"),
+        "val_auroc_best": dict(selection.best) if selection else None,
+        "final_losses": {k: float(v[-1]) for k, v in history.history.items()} if history.history else {},
+    }
+    if "eer" in selected:
+        metrics["eer"], metrics["eer_last_epoch"] = selected["eer"], last["eer"]
+    if data.test_raw is not None and cfg.mask == "learned" and data.kind == "mnist":
+        metrics["segmentation_auroc"] = ev.segmentation_auroc(model, data.test_raw, data.test_x, data.test_y,
+                                                              cfg.seg_images, cfg.eval_batch_size)
+    if cfg.figures:
+        title = f"{metrics['method']} {cfg.dataset} class {cfg.normal_class}"
+        if data.frame_ids is not None:
+            fs = ev.frame_scores(norm, data.frame_ids, data.video_lengths)
+            labels = np.concatenate(data.video_labels)
+            flat = {k: np.concatenate(v) for k, v in fs.items()}
+            from common import plots
+            for k in ev.SCORES:
+                plots.save_score_histogram(flat[k][labels == 0], flat[k][labels == 1],
+                                           workdir / "figures" / f"fig4_hist_{k}.png",
+                                           title=f"UCSD Ped2 frames: {k}", xlabel=f"{k} (frame max)")
+            patch_labels = labels[data.frame_ids]
+            ev.save_figures(model, data.test_x, patch_labels, norm, workdir / "figures" / "patches", title,
+                            batch_size=cfg.eval_batch_size, label_names=("patches of normal frames",
+                                                                         "patches of anomalous frames"))
+        else:
+            ev.save_figures(model, data.test_x, data.test_y, norm, workdir / "figures", title,
+                            batch_size=cfg.eval_batch_size)
+    eval_seconds = time.time() - t_eval
+
+    if cfg.export_dir:
+        from common.export import check_export, export_saved_model
+
+        path = export_saved_model(model, model.serve, cfg.export_dir, model_name(cfg), model.input_shape_)
+        sample = data.test_x[:37]
+        expected = {k: np.asarray(v) for k, v in model.serve(tf.constant(sample)).items()}
+        diffs = check_export(path, sample, expected)
+        metrics["export"] = {"path": str(path), "max_abs_diff_fresh_process": diffs}
+        print(f"exported {path} (fresh-process check passed)", flush=True)
+
+    metrics.update(train_seconds=train_seconds, eval_seconds=eval_seconds, wall_seconds=time.time() - t_start,
+                   train_images_per_second=len(data.train_x) * cfg.epochs / max(train_seconds, 1e-9))
+    write_metrics(metrics, workdir)
+    lines = [f"  {k}: AUROC {metrics['auroc'][k]:.4f}" + (f"  EER {metrics['eer'][k]:.4f}" if "eer" in metrics
+                                                            else "") for k in ev.SCORES]
+    print("\n".join([f"OLED results ({metrics['selection']} selection), {workdir / 'metrics.json'}:"] + lines),
+          flush=True)
+    return metrics
+
+
+@exit_on_error
+def main(argv):
+    if len(argv) > 1:
+        from common.errors import ConfigError
+
+        raise ConfigError(f"unexpected arguments {argv[1:]}; all options are --flags")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run(config_from_flags())
+
+
+if __name__ == "__main__":
+    app.run(main)
