@@ -21,6 +21,14 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _to_display(img: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
     lo, hi = value_range
     img = (np.asarray(img, np.float32) - lo) / (hi - lo)
@@ -54,11 +62,7 @@ def save_image_grid(rows: Sequence[tuple[str, np.ndarray]], path: str | os.PathL
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def save_score_histogram(inlier_scores: np.ndarray, outlier_scores: np.ndarray, path: str | os.PathLike,
@@ -76,11 +80,7 @@ def save_score_histogram(inlier_scores: np.ndarray, outlier_scores: np.ndarray, 
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def save_embedding_2d(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | os.PathLike,
@@ -96,8 +96,4 @@ def save_embedding_2d(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], path
     fig.colorbar(sc, ax=axes[0].tolist(), shrink=0.8)
     if title:
         fig.suptitle(title, fontsize=10)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
