@@ -112,3 +112,17 @@ def test_seeded_runs_are_identical_and_training_resumes(tmp_path):
     assert len(resumed) == 1
     rows = (tmp_path / "c" / "log.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]
+
+
+def test_figures_are_written_as_png(tmp_path):
+    from common.plots import save_embedding_2d, save_image_grid, save_score_histogram
+
+    rng = np.random.default_rng(0)
+    paths = [
+        save_image_grid([("inliers", rng.uniform(-1, 1, (4, 8, 8, 1))), ("masks", rng.uniform(-1, 1, (2, 8, 8, 1)))],
+                        tmp_path / "grid.png", title="t"),
+        save_score_histogram(rng.random(30), rng.random(30) + 0.5, tmp_path / "hist.png"),
+        save_embedding_2d([("AE", rng.random((30, 2)), np.arange(30) % 3)], tmp_path / "emb.png"),
+    ]
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000
