@@ -55,7 +55,7 @@ class OLEDConfig(RunConfig):
                       ucsd_test_videos=0, seg_images=16),
         # ~1-2 minutes per normal class on 2 CPU cores (MNIST-like): a subsample of the training images, few
         # epochs, a stratified subsample of the test set. Same networks and losses as the paper.
-        "quick": dict(epochs=5, batch_size=64, train_limit=600, test_limit=1000, n_val_inliers=150,
+        "quick": dict(epochs=6, batch_size=32, train_limit=400, test_limit=600, n_val_inliers=150,
                       n_val_outliers=150, ucsd_test_videos=3, seg_images=200),
         # The paper's settings (a GPU): all data, 300 epochs (400 with code_defaults), code batch sizes.
         "paper": dict(epochs=None, batch_size=None, train_limit=0, test_limit=0, n_val_inliers=150,

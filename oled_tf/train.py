@@ -165,6 +165,9 @@ def run(config: OLEDConfig) -> dict:
         ev._restore(model, last_weights)
         raw, norm, _ = _evaluate_state(model, cfg, data)
     model.set_score_range(raw)
+    # Normalised test scores of the exported weights (what serving_default returns for the same images).
+    np.savez(workdir / "test_scores.npz", labels=data.test_y, **norm,
+             **({"frame_ids": data.frame_ids} if data.frame_ids is not None else {}))
 
     metrics = {
         "method": "OLED" if cfg.mask == "learned" else "CAE", "dataset": cfg.dataset,

@@ -127,7 +127,7 @@ def test_mask_update_schedule_freezes_mm():
     cb = MaskUpdateSchedule(every=3)
     cb.set_model(model)
     cb.on_epoch_begin(1)
-    assert not bool(model.mask_update_enabled.numpy())
+    assert float(model.mask_update_enabled.numpy()) == 0.0
     g0 = model.mask_generator.get_weights()
     r0 = model.reconstructor.get_weights()
     model.train_step(tf.constant(x))
