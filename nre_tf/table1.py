@@ -14,7 +14,6 @@ NRE epochs share the budget).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
