@@ -1,0 +1,83 @@
+"""OLED jobs for ``common.run_tables`` / ``run_all.sh`` (protocol: ``common/registry.py`` docstring).
+
+Imports nothing heavy at module level. Every job builds an :class:`oled_tf.config.OLEDConfig` for the scale and
+calls :func:`oled_tf.train.run`; cell values are the AUROC (and EER) fractions of its ``metrics.json``.
+
+* ``oled.table1/class<c>``: MNIST, MemAE protocol, normal class c (10 parts, averaged by the report).
+* ``oled.table2/class<c>``: CIFAR-10, OCGAN protocol 2.
+* ``oled.table3/ped2``: UCSD Ped2, 30x30 patches, frame-level AUROC and EER.
+* ``oled.table4/cae_class<c>``: the context auto-encoder (same R, random 10x10 square); ``oled.table4/
+  oled_class<c>`` re-reads the Table 1 runs (shared workdir: the finished run is resumed and re-evaluated).
+* ``oled.table5/class8``: the mask generator of the Table 1 digit-8 run as a segmenter (pixel AUROC).
+"""
+from __future__ import annotations
+
+from common.registry import Job, JobResult
+
+SCORES = ("s_rec", "s_mask", "s_cont", "s_avg")
+OURS = {s: f"OLED (Ours) {s}" for s in SCORES}
+CAE = {s: f"CAE {s}" for s in SCORES}
+
+
+def _run(dataset, scale, workdir, data_dir, **kw) -> dict:
+    from oled_tf.config import OLEDConfig
+    from oled_tf.train import run
+
+    cfg = OLEDConfig(dataset=dataset, scale=scale, workdir=str(workdir),
+                     data_dir=None if data_dir is None else str(data_dir), resume=True, **kw)
+    return run(cfg)
+
+
+def _extra(m: dict) -> dict:
+    keep = ("auroc", "auroc_last_epoch", "eer", "eer_last_epoch", "best_epoch", "selection", "data",
+            "segmentation_auroc", "train_seconds", "wall_seconds", "epochs")
+    return {k: m[k] for k in keep if k in m}
+
+
+def _image_job(dataset, rows, **kw):
+    def run(scale, workdir, data_dir):
+        m = _run(dataset, scale, workdir, data_dir, **kw)
+        return JobResult(values={(rows[s], "AUCROC"): m["auroc"][s] for s in SCORES}, seeds=(0,), extra=_extra(m))
+    return run
+
+
+def _ucsd(scale, workdir, data_dir):
+    m = _run("ucsd", scale, workdir, data_dir)
+    values = {}
+    for s in SCORES:
+        values[(OURS[s], "AUCROC")] = m["auroc"][s]
+        values[(OURS[s], "EER")] = m["eer"][s]
+    return JobResult(values=values, seeds=(0,), extra=_extra(m))
+
+
+def _segmentation(scale, workdir, data_dir):
+    m = _run("mnist", scale, workdir, data_dir, normal_class=8)
+    seg = m["segmentation_auroc"]
+    return JobResult(values={("Inlier", "AUCROC"): seg["inlier"], ("Outlier", "AUCROC"): seg["outlier"]},
+                     seeds=(0,), extra=_extra(m))
+
+
+def _cells(rows):
+    return tuple((rows[s], "AUCROC") for s in SCORES)
+
+
+JOBS = (
+    [Job(table="oled.table1", name=f"class{c}", cells=_cells(OURS), run=_image_job("mnist", OURS, normal_class=c),
+         datasets=("mnist",), n_parts=10, description=f"OLED, MNIST digit {c} normal, MemAE protocol")
+     for c in range(10)]
+    + [Job(table="oled.table2", name=f"class{c}", cells=_cells(OURS),
+           run=_image_job("cifar10", OURS, normal_class=c), datasets=("cifar10",), n_parts=10,
+           description=f"OLED, CIFAR-10 class {c} normal, OCGAN protocol 2") for c in range(10)]
+    + [Job(table="oled.table3", name="ped2", cells=tuple((OURS[s], col) for s in SCORES for col in ("AUCROC", "EER")),
+           run=_ucsd, datasets=("ucsd_ped2",), description="OLED, UCSD Ped2 30x30 patches, frame level")]
+    + [Job(table="oled.table4", name=f"cae_class{c}", cells=_cells(CAE),
+           run=_image_job("mnist", CAE, normal_class=c, mask="random"), datasets=("mnist",), n_parts=10,
+           description=f"CAE ablation (random 10x10 mask), MNIST digit {c}") for c in range(10)]
+    + [Job(table="oled.table4", name=f"oled_class{c}", cells=_cells(OURS),
+           run=_image_job("mnist", OURS, normal_class=c), datasets=("mnist",), n_parts=10,
+           workdir_name=f"oled.table1/class{c}", description=f"OLED rows of Table 4 = the Table 1 run of digit {c}")
+       for c in range(10)]
+    + [Job(table="oled.table5", name="class8", cells=(("Inlier", "AUCROC"), ("Outlier", "AUCROC")),
+           run=_segmentation, datasets=("mnist",), workdir_name="oled.table1/class8",
+           description="MM of the Table 1 digit-8 run as a segmenter of the digit foreground")]
+)
