@@ -141,9 +141,10 @@ class ModelSelection(keras.callbacks.Callback):
     restart (``selection.json``), so resumed runs keep their best epochs."""
 
     def __init__(self, val_x: np.ndarray, val_y: np.ndarray, workdir: str | Path, batch_size: int = 256,
-                 ucsd_smask_bug: bool = False):
+                 ucsd_smask_bug: bool = False, recalibration_x: np.ndarray | None = None):
         super().__init__()
         self.val_x, self.val_y, self.batch_size, self.bug = val_x, val_y, batch_size, ucsd_smask_bug
+        self.recalibration_x = recalibration_x
         self.dir = Path(workdir) / "selection"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.dir / "selection.json"
@@ -158,6 +159,8 @@ class ModelSelection(keras.callbacks.Callback):
         return self.dir / f"epoch_{epoch}.npz"
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.recalibration_x is not None:
+            self.model.recalibrate_batch_norm(self.recalibration_x)
         norm = normalise(raw_scores(self.model, self.val_x, self.batch_size, ucsd_smask_bug=self.bug))
         aucs = image_aurocs(self.val_y, norm)
         improved = [k for k in SCORES if aucs[k] > self.best[k]]

@@ -141,6 +141,29 @@ class OLED(keras.Model):
             tracker.update_state(obj[name])
         return {m.name: m.result() for m in self.metrics}
 
+    def recalibrate_batch_norm(self, x) -> None:
+        """Set every BN layer's moving mean / variance to the statistics of ``x`` under the current weights.
+
+        Not in the paper: a correction for short runs. Keras BN (momentum 0.99, the code's setting) needs several
+        hundred updates before its moving averages reach the data's statistics; after the ~100 steps of
+        ``--scale=quick`` they are still about half way from their initial (0, 1), and the inference-mode
+        reconstructions collapse to a constant gray. One training-mode pass with momentum 0 (MG on ``x``, R on
+        ``x`` and the masked ``x`` together, as in training) replaces them by the statistics of ``x``; weights are
+        untouched. Enabled by ``--bn_recalibration`` (default: on for smoke/quick, off for paper, see README).
+        """
+        bns = [l for net in (self.reconstructor, self.mask_generator) for l in net._flatten_layers()
+               if isinstance(l, keras.layers.BatchNormalization)]
+        saved = [l.momentum for l in bns]
+        try:
+            for l in bns:
+                l.momentum = 0.0
+            x = tf.convert_to_tensor(x, tf.float32)
+            mask, _ = self.make_mask(x, training=True)
+            self.reconstructor(tf.concat([x, x * tf.cast(mask, x.dtype)], 0), training=True)
+        finally:
+            for l, m in zip(bns, saved):
+                l.momentum = m
+
     # ---------------------------------------------------------------------------------------------- score
     def set_score_range(self, raw: dict) -> None:
         """Store min/max of raw ``s_rec, s_mask, s_cont`` over an evaluation set for :meth:`normalised_scores`."""

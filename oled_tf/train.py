@@ -46,6 +46,8 @@ flags.DEFINE_integer("ucsd_test_videos", None, "Evaluate on the first N UCSD tes
                      "the preset).")
 flags.DEFINE_integer("ucsd_patch_stride", 30, "Stride of the 30x30 UCSD patches (30 = non-overlapping).")
 flags.DEFINE_boolean("ucsd_smask_bug", False, "Reproduce the authors' UCSD test-script bug (s_mask := s_rec).")
+flags.DEFINE_boolean("bn_recalibration", None, "Recompute BN moving statistics from training images before "
+                     "each evaluation (not in the paper; default: on for smoke/quick, off for paper).")
 flags.DEFINE_boolean("figures", True, "Write the Fig. 2/3 and Fig. 4 PNG files into <workdir>/figures.")
 
 FLAGS = flags.FLAGS
@@ -60,7 +62,8 @@ def config_from_flags() -> OLEDConfig:
         threshold_eps=FLAGS.threshold_eps, threshold_mode=FLAGS.threshold_mode, mask=FLAGS.mask,
         random_mask_size=FLAGS.random_mask_size, protocol=FLAGS.protocol, train_limit=FLAGS.train_limit,
         test_limit=FLAGS.test_limit, ucsd_test_videos=FLAGS.ucsd_test_videos,
-        ucsd_patch_stride=FLAGS.ucsd_patch_stride, ucsd_smask_bug=FLAGS.ucsd_smask_bug, figures=FLAGS.figures)
+        ucsd_patch_stride=FLAGS.ucsd_patch_stride, ucsd_smask_bug=FLAGS.ucsd_smask_bug, figures=FLAGS.figures,
+        bn_recalibration=FLAGS.bn_recalibration)
 
 
 def model_name(cfg: OLEDConfig) -> str:
@@ -129,10 +132,15 @@ def run(config: OLEDConfig) -> dict:
     ds = (tf.data.Dataset.from_tensor_slices(data.train_x)
           .shuffle(len(data.train_x), seed=cfg.seed, reshuffle_each_iteration=True)
           .batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
+    recal_x = None
+    if cfg.bn_recalibration:
+        rng = np.random.default_rng(cfg.seed + 7)
+        recal_x = data.train_x[np.sort(rng.choice(len(data.train_x), min(1024, len(data.train_x)), replace=False))]
     callbacks = []
     selection = None
     if len(data.val_x) and len(np.unique(data.val_y)) == 2:
-        selection = ev.ModelSelection(data.val_x, data.val_y, workdir, cfg.eval_batch_size, cfg.ucsd_smask_bug)
+        selection = ev.ModelSelection(data.val_x, data.val_y, workdir, cfg.eval_batch_size, cfg.ucsd_smask_bug,
+                                       recal_x)
         callbacks.append(selection)
     if cfg.mask == "learned":
         callbacks.append(MaskUpdateSchedule(cfg.mask_update_every))
@@ -143,6 +151,8 @@ def run(config: OLEDConfig) -> dict:
 
     # Evaluate: the last epoch, and each score at its own best validation epoch (Section 4.1, notes 4.4).
     t_eval = time.time()
+    if recal_x is not None:
+        model.recalibrate_batch_norm(recal_x)
     last_weights = ev._snapshot(model)
     _, _, last = _evaluate_state(model, cfg, data)
     selected = {key: dict(vals) for key, vals in last.items()}
@@ -176,6 +186,7 @@ def run(config: OLEDConfig) -> dict:
         "best_epoch": best_epoch, "selection": (f"validation ({int(np.sum(data.val_y == 0))} inliers + {int(np.sum(data.val_y == 1))} "
                       f"outliers)" if selection else "last epoch"),
         "val_auroc_best": dict(selection.best) if selection else None,
+        "bn_recalibration": bool(cfg.bn_recalibration),
         "final_losses": {k: float(v[-1]) for k, v in history.history.items()} if history.history else {},
     }
     if "eer" in selected:
