@@ -18,13 +18,13 @@ from nre_tf.losses import check_lambdas
 PRESETS = {
     "smoke": dict(epochs=1, batch_size=32, ae_epochs=1, n_train=256, n_test=256, epoch_pair=(1, 2),
                   attack_epochs=1, substitute_epochs=1, substitute_rounds=2, n_attack_test=128,
-                  patches_per_frame=40, max_frames=40, eval_epochs=1),
+                  patches_per_frame=40, max_frames=40, eval_epochs=1, magnet_epochs=1),
     "quick": dict(epochs=5, batch_size=128, ae_epochs=5, n_train=4000, n_test=1000, epoch_pair=(2, 5),
                   attack_epochs=3, substitute_epochs=10, substitute_rounds=4, n_attack_test=1000,
-                  patches_per_frame=60, max_frames=1000, eval_epochs=5),
+                  patches_per_frame=60, max_frames=1000, eval_epochs=5, magnet_epochs=100),
     "paper": dict(epochs=100, batch_size=128, ae_epochs=100, n_train=0, n_test=0, epoch_pair=(40, 100),
                   attack_epochs=10, substitute_epochs=10, substitute_rounds=6, n_attack_test=0,
-                  patches_per_frame=0, max_frames=0, eval_epochs=80),
+                  patches_per_frame=0, max_frames=0, eval_epochs=80, magnet_epochs=100),
 }
 
 
@@ -45,6 +45,8 @@ class NREConfig(RunConfig):
       lr / ae_lr: Adam learning rates of E_phi + D (paper: 1e-4) and of the plain AE (assumption: the same).
       ae_epochs: epochs of the plain AE that defines R_A and initialises E_phi + D.
       n_train / n_test: images kept (0 = all).
+      magnet_epochs: epochs of MagNet's reformer AE (MagNet: 100, batch 256); the model is tiny (310
+        weights) and learns slowly, so quick keeps the 100 epochs on the reduced data.
     """
 
     method: ClassVar[str] = "nre"
@@ -70,6 +72,7 @@ class NREConfig(RunConfig):
     patches_per_frame: int | None = None
     max_frames: int | None = None
     eval_epochs: int | None = None
+    magnet_epochs: int | None = None
     voc_dir: str | None = None
 
     def resolved(self):

@@ -115,8 +115,8 @@ def train_substitute(target, x_sub, y_sub, rounds: int, epochs: int, kind: str =
         sub.fit(x_cur, y_cur, epochs=epochs, batch_size=128, verbose=0, shuffle=True)
         if rho < rounds - 1:
             coef = 2 * int(int(rho / 3) != 0) - 1  # -1 for the first three augmentations, +1 afterwards
-            x_new = jacobian_augmentation(sub, x_cur[-len(x_cur) // 2:] if rho else x_cur,
-                                          y_cur[-len(y_cur) // 2:] if rho else y_cur, coef * JACOBIAN_STEP)
+            # cleverhans: every current point gets a new neighbour; the set doubles each round.
+            x_new = jacobian_augmentation(sub, x_cur, y_cur, coef * JACOBIAN_STEP)
             y_new = predict_labels(target, x_new)
             x_cur, y_cur = np.concatenate([x_cur, x_new]), np.concatenate([y_cur, y_new])
     return sub
@@ -180,7 +180,7 @@ def run(config, substitute: str = "cnn") -> dict:
     sub_acc = accuracy(y_att, predict_labels(sub, x_att))
     # MagNet's reformer AE, then NRE with the same architecture.
     magnet, mnets, times["magnet_ae"] = trainer.train_autoencoder(
-        "magnet", x, cfg.ae_epochs, 256, workdir / "magnet", seed=cfg.seed, resume=cfg.resume)
+        "magnet", x, cfg.magnet_epochs, 256, workdir / "magnet", seed=cfg.seed, resume=cfg.resume)
     plain, pnets, times["plain_ae_for_RA"] = trainer.train_autoencoder(
         "ae", x, cfg.ae_epochs, cfg.batch_size, workdir / "plain_ae", lr=cfg.ae_lr, latent_dim=cfg.latent_dim,
         seed=cfg.seed, resume=cfg.resume)

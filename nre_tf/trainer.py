@@ -43,7 +43,7 @@ def load_classification_split(dataset: str, data_dir=None, n_train: int = 0, n_t
     """``(x_train, y_train, x_test, y_test)`` uint8 images / int64 labels for mnist, fashion_mnist or mnist5k.
 
     mnist5k has one split of 5,000 images (500 per class): a seeded stratified 80 / 20 split makes 4,000 training
-    and 1,000 test images. ``n_train`` / ``n_test`` > 0 keep a seeded random subset of that many (quick scale).
+    and 1,000 test images, each in a seeded random order. ``n_train`` / ``n_test`` > 0 keep a seeded random subset of that many (quick scale).
     """
     from common.datasets import load_images
 
@@ -54,7 +54,9 @@ def load_classification_split(dataset: str, data_dir=None, n_train: int = 0, n_t
                                    for c in np.unique(s.y)])
         mask = np.zeros(len(s.y), bool)
         mask[test_idx] = True
-        xtr, ytr, xte, yte = s.x[~mask], s.y[~mask], s.x[mask], s.y[mask]
+        # The file is sorted by class: shuffle (seeded) so that "the first k images" are a random sample.
+        tr_idx, te_idx = rng.permutation(np.flatnonzero(~mask)), rng.permutation(np.flatnonzero(mask))
+        xtr, ytr, xte, yte = s.x[tr_idx], s.y[tr_idx], s.x[te_idx], s.y[te_idx]
     elif dataset in ("mnist", "fashion_mnist"):
         tr, te = load_images(dataset, "train", data_dir), load_images(dataset, "test", data_dir)
         xtr, ytr, xte, yte = tr.x, tr.y, te.x, te.y
