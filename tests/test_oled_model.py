@@ -148,3 +148,32 @@ def test_cae_mode_trains_without_mask_module():
     assert np.isfinite(float(logs["r_loss"]))
     out = model(x)
     np.testing.assert_array_equal((out["mask"].numpy() == 0).reshape(8, -1).sum(1), 100)
+
+
+def test_config_paper_defaults_and_code_values():
+    from common.errors import ConfigError
+    from oled_tf.config import OLEDConfig
+
+    p = OLEDConfig(dataset="cifar10", scale="paper", workdir="/tmp/x").resolved()
+    assert (p.t, p.gamma, p.lambda_rec, p.epochs, p.learning_rate, p.beta_1, p.beta_2) == (87.5, 50.0, 1.0, 300,
+                                                                                             5e-4, 0.5, 0.9)
+    assert p.mm_uses_context and p.threshold_mode == "paper" and p.n_val_inliers == 150 and not p.bn_recalibration
+    assert (p.batch_size, p.mask_update_every) == (256, 4)          # paper silent: the code's values
+    c = OLEDConfig(dataset="cifar10", scale="paper", workdir="/tmp/x", code_defaults=True).resolved()
+    assert (c.gamma, c.mm_uses_context, c.threshold_mode, c.epochs) == (30.0, False, "code", 400)
+    m = OLEDConfig(dataset="mnist", scale="paper", workdir="/tmp/x", code_defaults=True).resolved()
+    assert (m.gamma, m.batch_size, m.mask_update_every) == (12.5, 1024, 3)
+    q = OLEDConfig(dataset="mnist5k", scale="quick", workdir="/tmp/x").resolved()
+    assert q.epochs == 15 and q.bn_recalibration and q.gamma == 50.0
+    with pytest.raises(ConfigError):
+        OLEDConfig(dataset="mnist", t=100.0, workdir="/tmp/x").resolved()
+    with pytest.raises(ConfigError):
+        OLEDConfig(dataset="svhn", workdir="/tmp/x").resolved()
+
+
+def test_stratified_test_subset_keeps_proportions():
+    from oled_tf.data import _stratified
+
+    y = np.r_[np.zeros(1000, int), np.ones(9000, int)]
+    idx = _stratified(np.random.default_rng(0), y, 600)
+    assert len(idx) == 600 and len(np.unique(idx)) == 600 and np.sum(y[idx] == 0) == 60
