@@ -39,6 +39,11 @@ A :class:`Job` is one unit of work that fills one or more cells of ONE table::
 * When its data is missing the job raises ``common.errors.DataError`` with one line saying what is missing;
   the runner prints ``skip <table>/<job>: <message>`` and goes on. Any other exception is a bug and stops the
   run (the report is still rendered with what finished).
+* ``variant``: ``""`` (default) when the job runs the cells on the paper's datasets. A job that runs the same
+  protocol on another dataset (the paper's MNIST protocol on ``mnist5k`` or ``fashion_mnist``, say) names that
+  dataset here; its values are reported in a separate sub-table of the same table ("ours on <variant>"), next
+  to the paper's values for reference, never mixed with the cells run on the paper's data. Cells may be
+  filled once per variant.
 * ``n_parts > 1``: the cells are the mean over ``n_parts`` jobs that all declare the same cells (one job per
   normal class, say, when the paper prints the average over classes). The report shows the mean of the parts
   finished so far and says ``k/n parts`` until all are done.
@@ -224,6 +229,7 @@ class Job:
     n_parts: int = 1
     workdir_name: str | None = None   # default "<table>/<name>"
     description: str = ""
+    variant: str = ""                 # "" = the paper's datasets; else the dataset the cells are run on instead
 
     def __post_init__(self):
         object.__setattr__(self, "cells", tuple((str(r), str(c)) for r, c in self.cells))
@@ -278,7 +284,7 @@ def paper_tables(paper: str) -> list[Table]:
 def validate_jobs(jobs: list[Job]) -> None:
     """Raise ValueError when jobs name unknown tables or cells, repeat a name, or share cells inconsistently."""
     seen: set[str] = set()
-    by_cell: dict[tuple[str, str, str], list[Job]] = {}
+    by_cell: dict[tuple[str, str, str, str], list[Job]] = {}
     for job in jobs:
         if not isinstance(job, Job):
             raise ValueError(f"JOBS holds {job!r}, not a common.registry.Job")
@@ -296,13 +302,14 @@ def validate_jobs(jobs: list[Job]) -> None:
             if not table.has_cell(cell):
                 raise ValueError(f"job {job.key} names cell {cell!r}, which {job.table} does not have; rows: "
                                  f"{table.row_names}; columns: {table.column_names}")
-            by_cell.setdefault((job.table, *cell), []).append(job)
+            by_cell.setdefault((job.table, job.variant, *cell), []).append(job)
         if job.n_parts < 1:
             raise ValueError(f"job {job.key} has n_parts={job.n_parts}")
-    for (tid, r, c), js in by_cell.items():
+    for (tid, variant, r, c), js in by_cell.items():
         parts = {j.n_parts for j in js}
         if len(parts) != 1 or len(js) != parts.pop():
-            raise ValueError(f"cell ({r!r}, {c!r}) of {tid} is filled by {len(js)} jobs "
+            where = f"{tid} (variant {variant})" if variant else tid
+            raise ValueError(f"cell ({r!r}, {c!r}) of {where} is filled by {len(js)} jobs "
                              f"({', '.join(j.name for j in js)}) whose n_parts are "
                              f"{sorted(j.n_parts for j in js)}; n jobs sharing a cell must all say n_parts={len(js)}")
 

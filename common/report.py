@@ -73,11 +73,11 @@ class _CellResult:
         return len(self.values) >= self.n_parts
 
 
-def cell_results(table: Table, results: list[dict]) -> dict[tuple[str, str], _CellResult]:
-    """For each cell of ``table`` with results: the values at the largest scale that has any."""
+def cell_results(table: Table, results: list[dict], variant: str = "") -> dict[tuple[str, str], _CellResult]:
+    """For each cell of ``table`` with results of ``variant``: the values at the largest scale that has any."""
     by: dict[tuple[str, str], dict[str, list[tuple[float, dict]]]] = defaultdict(lambda: defaultdict(list))
     for res in results:
-        if res["table"] != table.id:
+        if res["table"] != table.id or res.get("variant", "") != variant:
             continue
         for r, c, v in res["cells"]:
             if table.has_cell((r, c)):
@@ -92,19 +92,37 @@ def cell_results(table: Table, results: list[dict]) -> dict[tuple[str, str], _Ce
 
 
 def render_table(table: Table, results: list[dict]) -> str:
-    cells = cell_results(table, results)
-    scales_used = {cr.scale for cr in cells.values()}
+    """The table with the paper's values and ours on the paper's datasets, then one sub-table per variant
+    (the same protocol run on another dataset) that has results."""
     lines = [f"### {table.id} — {table.label}", "", f"> {table.caption}", ""]
     datasets: list[str] = []
     for r, c in table.cells():
         datasets += [d for d in table.cell_datasets(r, c) if d not in datasets]
     lines.append(f"Unit: {table.unit}. Datasets: {', '.join(datasets)}.")
     lines.append("")
+    lines += _render_cells(table, results, "")
+    variants = sorted({res.get("variant", "") for res in results if res["table"] == table.id} - {""})
+    for variant in variants:
+        lines += [f"#### {table.id}: ours on `{variant}` (the paper's values are on {', '.join(datasets)}, "
+                  f"shown for reference)", ""]
+        lines += _render_cells(table, results, variant)
+    if table.notes:
+        lines += [f"- {n}" for n in table.notes]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _render_cells(table: Table, results: list[dict], variant: str) -> list[str]:
+    cells = cell_results(table, results, variant)
+    scales_used = {cr.scale for cr in cells.values()}
+    lines = []
     header = [table.row_header or ""] + list(table.text_columns) + [
         _esc(c.name) + _MARK.get(c.source or "", "") + (f" [{c.unit}]" if c.unit else "") for c in table.columns]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
-    for row in table.rows:
+    rows = table.rows if not variant else [r for r in table.rows if any((r.name, c) in cells
+                                                                           for c in table.column_names)]
+    for row in rows:
         out = [_esc(row.name) + _MARK.get(row.source or "", "")] + [_esc(t) for t in row.text]
         for col, paper in zip(table.columns, row.values):
             text = table.paper_text(row.name, col.name) + " / "
@@ -142,10 +160,8 @@ def render_table(table: Table, results: list[dict]) -> str:
             lines += ["", "<details><summary>Extra metrics</summary>", ""]
             lines += [f"- `{k}`: `{json.dumps(v, sort_keys=True)}`" for k, v in sorted(extras.items())]
             lines += ["", "</details>"]
-    if table.notes:
-        lines += [""] + [f"- {n}" for n in table.notes]
     lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def render(results_dir: Path = DEFAULT_RESULTS_DIR) -> str:

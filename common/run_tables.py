@@ -26,7 +26,6 @@ import datetime as _dt
 import importlib
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from common.config import write_json_atomic
 from common.errors import ConfigError, DataError, exit_on_error
 from common.paths import REPO_ROOT
 from common.registry import PACKAGES, PAPERS, SCALES, Job, JobResult, Table, all_tables, result_path, \
@@ -125,18 +125,6 @@ def _normalise(job: Job, out: Any) -> JobResult:
     return JobResult(values=values, seeds=seeds, extra=dict(result.extra))
 
 
-def write_json_atomic(path: Path, obj: dict) -> None:
-    """Write ``obj`` to ``path`` through a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _finished(path: Path, job: Job) -> dict | None:
     """The stored result of ``job`` if it is complete and fills the job's current cells."""
     try:
@@ -181,12 +169,13 @@ def run_job(job: Job, scale: str, results_dir: Path, data_dir: Path | None, forc
         "datasets": list(datasets),
         "extra": result.extra,
         "description": job.description,
+        "variant": job.variant,
         "wall_time_s": round(wall, 3),
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "workdir": str(workdir),
     }
-    write_json_atomic(path, record)
+    write_json_atomic(record, path)
     shown = ", ".join(f"{r}|{c}={result.values[(r, c)]:.4g}" for r, c in job.cells)
     print(f"done {job.key}: {shown} in {wall:.0f} s", flush=True)
     return "done"

@@ -372,3 +372,46 @@ def test_command_lines(tmp_path):
     code = ("import sys, common.run_tables, common.report, common.registry; "
             "common.registry.all_tables(); assert 'tensorflow' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT).returncode == 0
+
+
+VARIANT_TABLES = """
+from common.registry import Job
+
+def run_paper(scale, workdir, data_dir):
+    return {("Inlier", "AUCROC"): 0.85}
+
+def run_variant(scale, workdir, data_dir):
+    return {("Inlier", "AUCROC"): 0.7}
+
+JOBS = [Job("oled.table5", "mask", [("Inlier", "AUCROC")], run_paper),
+        Job("oled.table5", "mask_fmnist", [("Inlier", "AUCROC")], run_variant, variant="fashion_mnist")]
+"""
+
+
+def test_variant_jobs_fill_a_separate_sub_table(tmp_path, monkeypatch, capsys):
+    name = f"fake_variant_{abs(hash(str(tmp_path))) % 10**8}"
+    pkg = tmp_path / "pkgs" / name
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "tables.py").write_text(VARIANT_TABLES)
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    try:
+        run_tables.run("smoke", only="oled.table5", results_dir=tmp_path / "r", packages=_packages(name))
+    finally:
+        for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[mod]
+    stored = json.loads((tmp_path / "r/cells/smoke/oled.table5/mask_fmnist.json").read_text())
+    assert stored["variant"] == "fashion_mnist"
+    text = (tmp_path / "r/REPORT.md").read_text()
+    main, sub = text.split("#### oled.table5: ours on `fashion_mnist`")
+    assert "| Inlier | 0.8499 / 0.8500 (+0.0001) |" in main.split("### oled.table5")[1]
+    sub = sub.split("###")[0]
+    assert "| Inlier | 0.8499 / 0.7000 (-0.1499) |" in sub and "Outlier" not in sub
+    # The same cell may be filled once per variant, but not twice within one.
+    from common.registry import Job, validate_jobs
+    f = lambda *a: {}
+    validate_jobs([Job("oled.table5", "a", [("Inlier", "AUCROC")], f),
+                   Job("oled.table5", "b", [("Inlier", "AUCROC")], f, variant="mnist5k")])
+    with pytest.raises(ValueError, match="variant mnist5k"):
+        validate_jobs([Job("oled.table5", "a", [("Inlier", "AUCROC")], f, variant="mnist5k"),
+                       Job("oled.table5", "b", [("Inlier", "AUCROC")], f, variant="mnist5k")])
