@@ -9,10 +9,8 @@ calls the table module's ``run``; the cells use the registry's row / column name
   ``<root>/<class>/*.JPEG``) and the three VOC 2007 classification columns (``<data_dir>/voc2007``).
   Detection / segmentation columns are out of scope (README).
 
-:data:`VARIANT_JOBS` runs the same Table 1 and Table 3 protocols on ``mnist5k`` and ``fashion_mnist``. The
-registry has no cells for other datasets than the paper's (two jobs may not fill the same cells), so these are
-listed separately; ``python -m nre_tf.tables --scale=quick --only=table1_mnist5k`` runs one and writes
-``results/nre_variants/<scale>/<name>.json``.
+* ``nre.table1/{mnist5k,fashion_mnist}`` and ``nre.table3/{mnist5k,fashion_mnist}``: the same protocols on the
+  datasets available here, registered as dataset variants (``./run_all.sh --only=nre.table1/mnist5k``).
 """
 from __future__ import annotations
 
@@ -88,38 +86,10 @@ JOBS = [
         datasets=("imagenet", "voc2007"), description="AlexNet NRE pre-training (K = 400), VOC07 classification"),
 ]
 
-VARIANT_JOBS = {
-    f"table{t}_{ds}": (f"nre.table{t}", ds, (table1_job if t == 1 else table3_job)(ds))
-    for t in (1, 3) for ds in ("mnist5k", "fashion_mnist")
-}
-
-
-def _main(argv=None) -> int:
-    import argparse
-    import time
-
-    from common.config import write_json_atomic
-    from common.paths import REPO_ROOT
-
-    p = argparse.ArgumentParser(description="Run the NRE dataset-variant jobs (Table 1 / 3 on mnist5k, "
-                                "fashion_mnist).")
-    p.add_argument("--scale", default="quick", choices=("smoke", "quick", "paper"))
-    p.add_argument("--only", default=",".join(VARIANT_JOBS))
-    p.add_argument("--data_dir", default=None)
-    p.add_argument("--results_dir", default=str(REPO_ROOT / "results"))
-    a = p.parse_args(argv)
-    for name in a.only.split(","):
-        if name not in VARIANT_JOBS:
-            raise SystemExit(f"error: unknown variant job {name!r}; choose from {', '.join(VARIANT_JOBS)}")
-        table, ds, run = VARIANT_JOBS[name]
-        t0 = time.perf_counter()
-        res = run(a.scale, Path(a.results_dir) / "runs" / "nre_variants" / a.scale / name, a.data_dir)
-        out = {"table": table, "dataset": ds, "scale": a.scale, "seconds": time.perf_counter() - t0,
-               "values": {f"{r} | {c}": v for (r, c), v in res.values.items()}, "extra": res.extra}
-        write_json_atomic(out, Path(a.results_dir) / "nre_variants" / a.scale / f"{name}.json")
-        print(f"done {name}: {json.dumps(out['values'])}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())
+# The same Table 1 and Table 3 protocols on the datasets available on a CPU machine (reported by run_all.sh in
+# a sub-table "ours on <dataset>" of each table, next to the paper's MNIST values).
+JOBS += [
+    Job(table=f"nre.table{t}", name=ds, cells=cells, run=(table1_job if t == 1 else table3_job)(ds),
+        datasets=(ds,), variant=ds, description=f"the Table {t} protocol on {ds}")
+    for t, cells in ((1, JOBS[0].cells), (3, JOBS[1].cells)) for ds in ("mnist5k", "fashion_mnist")
+]
