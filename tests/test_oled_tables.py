@@ -26,8 +26,10 @@ def test_jobs_are_valid_and_cover_tables_1_to_5():
 
     validate_jobs(JOBS)
     assert {j.table for j in JOBS} == {f"oled.table{i}" for i in range(1, 6)}
-    assert sum(j.table == "oled.table1" for j in JOBS) == 10 and all(j.n_parts == 10 for j in JOBS
-                                                                      if j.table == "oled.table1")
+    for variant in ("", "mnist5k", "fashion_mnist"):  # the paper's MNIST, then the stand-in datasets
+        t1 = [j for j in JOBS if j.table == "oled.table1" and j.variant == variant]
+        assert len(t1) == 10 and all(j.n_parts == 10 for j in t1)
+        assert {j.datasets for j in t1} == {(variant or "mnist",)}
 
 
 def test_table5_job_on_mnist_fixture(tmp_path):
