@@ -26,6 +26,7 @@ import datetime as _dt
 import importlib
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -224,6 +225,7 @@ def run(scale: str, only: str | None = None, results_dir: Path = DEFAULT_RESULTS
 
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the jobs import TensorFlow; keep its C++ chatter out
     parser = argparse.ArgumentParser(prog="python -m common.run_tables",
                                      description="Run the registered table cells and render results/REPORT.md.")
     parser.add_argument("--scale", required=True, choices=SCALES,
