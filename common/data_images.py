@@ -195,24 +195,32 @@ def load_mnist5k(split: str, data_dir: Path, limit: int | None = None) -> ImageS
 
 
 # -------------------------------------------------------------------------------------------------- CIFAR
-def _cifar_dir(folder: str, marker: str, data_dir: Path, archive: str, url: str, md5: str,
-               download_ok: bool) -> Path:
+def _archive_dir(folder: str, markers: tuple[str, ...], data_dir: Path, archive: str, url: str, md5: str,
+                 download_ok: bool, what: str) -> Path:
+    """The folder holding an extracted archive (``<data_dir>/<folder>`` or ``data_dir`` itself, recognised by any
+    of ``markers``); extracts ``<data_dir>/<archive>`` or downloads it first when allowed. ``what`` names the
+    expected files in error messages."""
     cands = [data_dir / folder, data_dir]
     for c in cands:
-        if (c / marker).is_file():
+        if any((c / m).is_file() for m in markers):
             return c
     tarball = data_dir / archive
     if tarball.is_file():
         extract_tar(tarball, data_dir, md5, url)
     elif downloads_allowed(download_ok):
-        download([url], tarball, md5, f"no {folder}/{marker} in {fmt_paths(cands)}")
+        download([url], tarball, md5, f"no {what} in {fmt_paths(cands)}")
         extract_tar(tarball, data_dir, md5, url)
     else:
-        raise DataError(f"no {folder}/{marker} in {data_dir} (looked in {fmt_paths(cands)}); download {url} "
+        raise DataError(f"no {what} in {data_dir} (looked in {fmt_paths(cands)}); download {url} "
                         f"(md5 {md5}) and extract it into {data_dir}")
-    if not (data_dir / folder / marker).is_file():
-        raise DataError(f"{tarball} did not contain {folder}/{marker}; delete it and download it again from {url}")
+    if not any((data_dir / folder / m).is_file() for m in markers):
+        raise DataError(f"{tarball} did not contain {what}; delete it and download it again from {url}")
     return data_dir / folder
+
+
+def _cifar_dir(folder: str, marker: str, data_dir: Path, archive: str, url: str, md5: str,
+               download_ok: bool) -> Path:
+    return _archive_dir(folder, (marker,), data_dir, archive, url, md5, download_ok, f"{folder}/{marker}")
 
 
 def _cifar_batch(path: Path, label_key: str, url: str) -> tuple[np.ndarray, np.ndarray]:
@@ -279,20 +287,9 @@ def load_cifar100(split: str, data_dir: Path, download_ok: bool = True, label_mo
 
 # ------------------------------------------------------------------------------------------------- STL-10
 def stl10_dir(data_dir: Path, download_ok: bool = True) -> Path:
-    cands = [data_dir / "stl10_binary", data_dir]
-    for c in cands:
-        if any((c / f).is_file() for f in ("train_X.bin", "test_X.bin", "unlabeled_X.bin")):
-            return c
-    tarball = data_dir / "stl10_binary.tar.gz"
-    if tarball.is_file():
-        extract_tar(tarball, data_dir, STL10_MD5, STL10_URL)
-    elif downloads_allowed(download_ok):
-        download([STL10_URL], tarball, STL10_MD5, f"no STL-10 binary files (train_X.bin, ...) in {fmt_paths(cands)}")
-        extract_tar(tarball, data_dir, STL10_MD5, STL10_URL)
-    else:
-        raise DataError(f"no STL-10 binary files (train_X.bin, ...) in {fmt_paths(cands)}; download "
-                        f"{STL10_URL} (md5 {STL10_MD5}) and extract it into {data_dir}")
-    return data_dir / "stl10_binary"
+    return _archive_dir("stl10_binary", ("train_X.bin", "test_X.bin", "unlabeled_X.bin"), data_dir,
+                        "stl10_binary.tar.gz", STL10_URL, STL10_MD5, download_ok,
+                        "STL-10 binary files (train_X.bin, ...)")
 
 
 def load_stl10(split: str, data_dir: Path, download_ok: bool = True, limit: int | None = None,
