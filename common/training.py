@@ -104,3 +104,16 @@ def progress(iterable=None, desc: str = "", total: int | None = None, unit: str 
 
     return tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, dynamic_ncols=True,
                 disable=os.environ.get("REPRO_NO_PROGRESS") == "1")
+
+
+def start_run(config):
+    """The prelude of every entry point's ``run(config)``: resolve the scale preset, write
+    ``<workdir>/config.json``, then seed and set determinism and precision. Returns ``(resolved config, workdir)``."""
+    from common.config import save_config
+
+    cfg = config.resolved()
+    workdir = Path(cfg.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, workdir)
+    setup_run(cfg.seed, cfg.deterministic, cfg.precision)
+    return cfg, workdir

@@ -38,15 +38,12 @@ def columns(e1: int, e2: int) -> list[tuple[str, str, int]]:
 def run(config) -> dict:
     """Run the Table 1 protocol for ``config`` (an :class:`nre_tf.config.NREConfig`); returns the results dict
     (also written to ``<workdir>/metrics.json``)."""
-    from common.config import save_config, write_metrics
+    from common.config import write_metrics
     from common.linear_eval import NRE_RBF_GAMMA, fit_and_score
-    from common.training import setup_run
+    from common.training import start_run
     from nre_tf import trainer
 
-    cfg = config.resolved()
-    workdir = Path(cfg.workdir)
-    save_config(cfg, workdir)
-    setup_run(cfg.seed, cfg.deterministic, cfg.precision)
+    cfg, workdir = start_run(config)
     t_start = time.perf_counter()
     x, y, xt, yt = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.seed)
     e1, e2 = (int(e) for e in cfg.epoch_pair)

@@ -122,14 +122,11 @@ def evaluate_voc(encoder, voc_dir, mode: str, epochs: int, batch_size: int, seed
 
 def run(config, voc_limit: int | None = None, require_voc: bool = True) -> dict:
     """Pre-train on the image folder, then run the three VOC classification settings if ``voc_dir`` is set."""
-    from common.config import save_config, write_metrics
+    from common.config import write_metrics
     from common.errors import DataError
-    from common.training import setup_run
+    from common.training import start_run
 
-    cfg = config.resolved()
-    workdir = Path(cfg.workdir)
-    save_config(cfg, workdir)
-    setup_run(cfg.seed, cfg.deterministic, cfg.precision)
+    cfg, workdir = start_run(config)
     t0 = time.perf_counter()
     nre, info = pretrain(cfg, workdir)
     values = {}

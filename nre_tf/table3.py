@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from absl import app, flags
 
@@ -151,18 +150,15 @@ def run(config, substitute: str = "cnn") -> dict:
     """The Table 3 protocol for ``config``; returns the results dict (also in ``<workdir>/metrics.json``)."""
     import numpy as np
 
-    from common.config import save_config, write_metrics
+    from common.config import write_metrics
     from common.fgsm import fgsm
     from common.metrics import accuracy
     from common.plots import save_image_grid
-    from common.training import setup_run
+    from common.training import start_run
     from nre_tf import trainer
     from nre_tf.model import to_float
 
-    cfg = config.resolved()
-    workdir = Path(cfg.workdir)
-    save_config(cfg, workdir)
-    setup_run(cfg.seed, cfg.deterministic, cfg.precision)
+    cfg, workdir = start_run(config)
     t0 = time.perf_counter()
     x, y, x_sub, y_sub, x_att, y_att = attack_split(cfg)
     times = {}

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
-from absl import app, flags
+from absl import app
 
 TABLE = "nre.table4"
 VARIANTS = {"NRE_0.6,0.2,0.2": (0.6, 0.2, 0.2), "NRE_0.6,0.4,0": (0.6, 0.4, 0.0)}
@@ -68,16 +67,13 @@ def run(config) -> dict:
     """Table 4 for ``config`` (the lambdas of ``config`` are ignored: both variants of the table are run)."""
     import numpy as np
 
-    from common.config import save_config, write_metrics
+    from common.config import write_metrics
     from common.datasets import load_ucsd
     from common.metrics import auroc, eer
-    from common.training import setup_run
+    from common.training import start_run
     from nre_tf import trainer
 
-    cfg = config.resolved()
-    workdir = Path(cfg.workdir)
-    save_config(cfg, workdir)
-    setup_run(cfg.seed, cfg.deterministic, cfg.precision)
+    cfg, workdir = start_run(config)
     t0 = time.perf_counter()
     x = training_patches(cfg)
     test = load_ucsd(cfg.data_dir, "ped2", splits=("test",), load_masks=False).test

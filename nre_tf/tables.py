@@ -15,7 +15,6 @@ calls the table module's ``run``; the cells use the registry's row / column name
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from common.registry import Job, JobResult
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from absl import app, flags
 
@@ -86,16 +85,13 @@ def run(config) -> dict:
     """Train the plain AE then NRE for ``config``; write config.json / metrics.json; export if asked."""
     import numpy as np
 
-    from common.config import save_config, write_metrics
-    from common.training import setup_run
+    from common.config import write_metrics
+    from common.training import start_run
     from nre_tf import trainer
     from nre_tf.losses import reconstruction_error
     from nre_tf.model import to_float
 
-    cfg = config.resolved()
-    workdir = Path(cfg.workdir)
-    save_config(cfg, workdir)
-    setup_run(cfg.seed, cfg.deterministic, cfg.precision)
+    cfg, workdir = start_run(config)
     t0 = time.perf_counter()
     x, xt, arch = training_images(cfg)
     kind = "ae"

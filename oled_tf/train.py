@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from absl import app, flags
 
 from common import flags as cflags
-from common.config import save_config, write_metrics
+from common.config import write_metrics
 from common.errors import exit_on_error
 from oled_tf.config import OLEDConfig
 
@@ -111,17 +110,13 @@ def run(config: OLEDConfig) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from common.training import fit_verbosity, get_strategy, setup_run, standard_callbacks
+    from common.training import fit_verbosity, get_strategy, standard_callbacks, start_run
     from oled_tf import evaluate as ev
     from oled_tf.data import prepare
     from oled_tf.model import MaskUpdateSchedule
 
     t_start = time.time()
-    cfg = config.resolved()
-    workdir = Path(cfg.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    setup_run(cfg.seed, cfg.deterministic, cfg.precision)
-    save_config(cfg)
+    cfg, workdir = start_run(config)
     data = prepare(cfg)
     print(f"OLED {cfg.dataset} class {cfg.normal_class} scale {cfg.scale}: {len(data.train_x)} training images, "
           f"{len(data.val_x)} validation, {len(data.test_x)} test; {cfg.epochs} epochs of batch {cfg.batch_size}; "
