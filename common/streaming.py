@@ -304,8 +304,6 @@ def make_dataset(source: Source, *, seed: int, batch_size: int | None = None, si
         raise DataError(f"batch_size must be >= 1, not {batch_size}")
     if num_epochs is not None and num_epochs < 1:
         raise DataError(f"num_epochs must be >= 1 (or None for endless), not {num_epochs}")
-    if batch_size and preprocess is None and size is None and source.shape is None:
-        raise DataError(f"images of {source.origin} may differ in size; pass size=(H, W) or a preprocess")
     n = len(source)
     labels = tf.constant(np.asarray(source.labels, np.int64))
 
@@ -367,6 +365,9 @@ def data_errors(source: Source | None = None):
         if not any(m in msg for m in _INPUT_MARKERS):
             raise
         where = source.origin if source is not None else "the input pipeline"
+        if "Cannot batch tensors" in msg or "Cannot add tensor to the batch" in msg:
+            raise DataError(f"images of {where} differ in size ({_first_reason(msg)}); pass size=(H, W) or a "
+                            f"preprocess that outputs one size") from None
         named = source.diagnose() if source is not None else None
         if named:
             raise DataError(named) from None
