@@ -7,10 +7,13 @@ A :class:`Source` knows how many examples there are, their labels, and how to lo
 (H, W, C) tensor; :func:`make_dataset` turns it into batches::
 
     src = image_folder_source("/data/imagenet", split="train")         # sorted listing, labels = class folders
-    ds = make_dataset(src, seed=0, batch_size=64,
+    ds = make_dataset(src, seed=0, batch_size=64, start_epoch=initial_epoch, num_epochs=None,
                       preprocess=functools.partial(augment.artifacts_train, size=(96, 96)))
     with data_errors(src):                                              # corrupt file -> one DataError line
-        model.fit(ds, epochs=10, steps_per_epoch=steps_per_epoch(src, 64))
+        model.fit(ds, initial_epoch=initial_epoch, epochs=10, steps_per_epoch=steps_per_epoch(src, 64))
+
+(With Keras, stream endlessly and give ``steps_per_epoch``: a finite dataset is re-iterated from its first epoch
+every Keras epoch, so every epoch would see the order of ``start_epoch``.)
 
 Determinism and resuming. Epoch ``e`` visits the examples in the order :func:`epoch_order` (a permutation that
 is a function of ``(seed, e)`` only, computed in the graph with ``tf.random.experimental.stateless_shuffle``), and
@@ -295,8 +298,8 @@ def make_dataset(source: Source, *, seed: int, batch_size: int | None = None, si
     Per example: ``load`` -> float32 in [0, 1] -> ``channels`` (1 <-> 3 by gray/RGB conversion; None keeps the
     stored channels) -> ``preprocess(image, seed)`` if given (e.g. :func:`common.augment.artifacts_train`, its
     seed is :func:`example_seed`), else a bilinear (antialiased) resize to ``size=(H, W)`` when given.
-    ``shuffle=False`` visits 0..n-1 every epoch. Batches of ``batch_size`` (the last one smaller unless
-    ``drop_remainder``) are prefetched.
+    ``shuffle=False`` visits 0..n-1 every epoch. Each epoch is cut into batches of ``batch_size`` (its last one
+    smaller unless ``drop_remainder``; :func:`steps_per_epoch` batches per epoch); batches are prefetched.
     """
     if len(source) == 0:
         raise DataError(f"{source.origin}: no examples to stream")
@@ -306,14 +309,6 @@ def make_dataset(source: Source, *, seed: int, batch_size: int | None = None, si
         raise DataError(f"num_epochs must be >= 1 (or None for endless), not {num_epochs}")
     n = len(source)
     labels = tf.constant(np.asarray(source.labels, np.int64))
-
-    def epoch_indices(e):
-        idx = epoch_order(n, seed, e) if shuffle else tf.range(n, dtype=tf.int64)
-        return tf.data.Dataset.from_tensor_slices(idx).map(lambda i: (e, i))
-
-    epochs = (tf.data.Dataset.range(start_epoch, start_epoch + num_epochs) if num_epochs is not None
-              else tf.data.Dataset.counter(start_epoch))
-    ds = epochs.flat_map(epoch_indices)
 
     def element(e, i):
         image = tf.image.convert_image_dtype(source.load(i), tf.float32)
@@ -328,9 +323,16 @@ def make_dataset(source: Source, *, seed: int, batch_size: int | None = None, si
             image = tf.image.resize(image, [int(size[0]), int(size[1])], antialias=True)
         return {"image": image, "label": tf.gather(labels, i), "index": i}
 
-    ds = ds.map(element, num_parallel_calls=num_parallel_calls, deterministic=True)
-    if batch_size:
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    def epoch(e):
+        idx = epoch_order(n, seed, e) if shuffle else tf.range(n, dtype=tf.int64)
+        ds = tf.data.Dataset.from_tensor_slices(idx).map(lambda i: (e, i))
+        ds = ds.map(element, num_parallel_calls=num_parallel_calls, deterministic=True)
+        # Batched inside the epoch: a batch never mixes two epochs, so steps_per_epoch() batches are one epoch.
+        return ds.batch(batch_size, drop_remainder=drop_remainder) if batch_size else ds
+
+    epochs = (tf.data.Dataset.range(start_epoch, start_epoch + num_epochs) if num_epochs is not None
+              else tf.data.Dataset.counter(start_epoch))
+    ds = epochs.flat_map(epoch)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

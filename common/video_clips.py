@@ -31,7 +31,7 @@ from functools import lru_cache
 import numpy as np
 import tensorflow as tf
 
-from common.data_video import VideoItem, read_video
+from common.data_video import VideoItem, read_video, video_frame_count
 from common.errors import DataError
 from common.streaming import epoch_order
 
@@ -40,7 +40,7 @@ MIN_M, MAX_M = 2, 8
 
 __all__ = ["segment_span", "num_segments", "segment_frame_indices", "permutation_set", "permutation_index",
            "permutation_from_index", "permute", "unpermute", "OneClassVideos", "one_class_videos",
-           "split_videos", "aggregate_segment_scores", "segment_dataset"]
+           "split_videos", "aggregate_segment_scores", "count_segments", "segment_dataset"]
 
 
 # ------------------------------------------------------------------------------------------------ segments
@@ -200,6 +200,18 @@ def _labels(seed_vec, z, m: int, k: int):
     return tf.cast(tf.argsort(u, axis=1)[:, :k], tf.int64)
 
 
+def count_segments(items: list[VideoItem], m: int, skip: int, max_frames: int | None = None,
+                   per_segment: int = 1) -> int:
+    """Examples in one epoch of :func:`segment_dataset` (``per_segment`` = ``test_permutations`` at test time),
+    from the frame counts of the container headers / frame folders (:func:`common.data_video.video_frame_count`)
+    without decoding. With Keras, stream endlessly and pass ceil(count / batch) as ``steps_per_epoch``."""
+    total = 0
+    for item in items:
+        n = video_frame_count(item.path)
+        total += num_segments(n if max_frames is None else min(n, max_frames), m, skip)
+    return total * per_segment
+
+
 def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(225, 225), seed: int,
                     training: bool, batch_size: int | None = None, start_epoch: int = 0,
                     num_epochs: int | None = 1, test_permutations: int = 1, shuffle_buffer: int = 64,
@@ -220,6 +232,10 @@ def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(
     _check(m, skip)
     if not items:
         raise DataError("segment_dataset: no videos")
+    if batch_size is not None and batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, not {batch_size}")
+    if num_epochs is not None and num_epochs < 1:
+        raise DataError(f"num_epochs must be >= 1 (or None for endless), not {num_epochs}")
     if not 1 <= test_permutations <= math.factorial(m):
         raise DataError(f"test_permutations must be 1..{math.factorial(m)} for M={m}, not {test_permutations}")
     span = segment_span(m, skip)
@@ -270,13 +286,10 @@ def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(
             s = tf.random.experimental.stateless_fold_in(tf.constant([int(seed), SEGMENT_SHUFFLE_SALT], tf.int64), e)
             shuffle_seed = tf.random.stateless_uniform([], s, minval=0, maxval=2 ** 31 - 1, dtype=tf.int64)
             ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed)
-        return ds
+        ds = ds.map(lambda d: {**d, "frames": tf.image.convert_image_dtype(d["frames"], tf.float32)})
+        # Batched inside the epoch: a batch never mixes two epochs (count_segments() gives the epoch length).
+        return ds.batch(batch_size) if batch_size else ds
 
     epochs = (tf.data.Dataset.range(start_epoch, start_epoch + num_epochs) if num_epochs is not None
               else tf.data.Dataset.counter(start_epoch))
-    ds = epochs.flat_map(epoch)
-    ds = ds.map(lambda d: {**d, "frames": tf.image.convert_image_dtype(d["frames"], tf.float32)},
-                num_parallel_calls=num_parallel_calls, deterministic=True)
-    if batch_size:
-        ds = ds.batch(batch_size)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return epochs.flat_map(epoch).prefetch(tf.data.AUTOTUNE)

@@ -126,6 +126,16 @@ def test_array_source_matches_the_array_and_converts_gray():
         streaming.array_source(x.astype(np.float32))
 
 
+def test_batches_never_mix_epochs_and_endless_streams_keep_going():
+    src = streaming.array_source(np.zeros((7, 2, 2, 1), np.uint8))
+    ds = streaming.make_dataset(src, seed=0, batch_size=3, num_epochs=None, start_epoch=5)
+    batches = [b["index"] for b in ds.take(3 * streaming.steps_per_epoch(src, 3)).as_numpy_iterator()]
+    assert [len(b) for b in batches] == [3, 3, 1] * 3
+    for e in range(3):
+        np.testing.assert_array_equal(np.concatenate(batches[3 * e:3 * e + 3]),
+                                      streaming.epoch_order(7, 0, 5 + e).numpy())
+
+
 def test_empty_and_missing_folders_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         streaming.image_folder_source(tmp_path / "nope")

@@ -110,6 +110,7 @@ def test_segment_pipeline_yields_permuted_segments_of_the_decoded_videos(videos)
     got = _collect(ds)
     decoded = [read_video(v.path, size=(16, 20)) for v in videos]
     assert len(got["label"]) == 2 * sum(vc.num_segments(len(d), m, skip) for d in decoded) == 2 * (5 + 6 + 4)
+    assert vc.count_segments(videos, m, skip, per_segment=2) == len(got["label"])
     for frames, y, v, s in zip(got["frames"], got["label"], got["video"], got["segment"]):
         clip = decoded[v][vc.segment_frame_indices(len(decoded[v]), m, skip)[s]]
         np.testing.assert_allclose(frames, vc.permute(clip, y) / 255, atol=1e-6)
@@ -126,7 +127,9 @@ def test_training_labels_depend_on_seed_and_epoch_and_resume(videos):
     kw = dict(m=3, skip=0, size=(8, 10), seed=5, training=True, shuffle_buffer=8, batch_size=8)
     two = _collect(vc.segment_dataset(videos, num_epochs=2, **kw))
     n = sum(vc.num_segments(f, 3, 0) for f in (9, 10, 8))
-    assert len(two["label"]) == 2 * n
+    assert len(two["label"]) == 2 * n == 2 * vc.count_segments(videos, 3, 0) == 2 * (7 + 8 + 6)
+    sizes = [len(b["label"]) for b in vc.segment_dataset(videos, num_epochs=2, **kw).as_numpy_iterator()]
+    assert sizes == [8, 8, 5] * 2                                              # batches never mix epochs
     first, second = [{(v, s): y for v, s, y in zip(two["video"][k:k + n], two["segment"][k:k + n],
                                                     two["label"][k:k + n])} for k in (0, n)]
     assert len(first) == n and set(first) == set(second)
