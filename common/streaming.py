@@ -28,7 +28,6 @@ Elements are dicts: ``image`` float32 (H, W, C) (in [0, 1] unless ``preprocess``
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -40,8 +39,6 @@ import tensorflow as tf
 
 from common.data_images import IMAGE_EXTENSIONS, ImageSet, list_class_folders, load_stl10, read_image
 from common.errors import DataError
-
-log = logging.getLogger(__name__)
 
 # Formats tf.io.decode_image reads; folders holding any other IMAGE_EXTENSIONS file (TIFF) are decoded with
 # Pillow (common.data_images.read_image) through tf.numpy_function instead.

@@ -20,6 +20,7 @@ Streaming. :func:`segment_dataset` decodes one video at a time (OpenCV via
 :func:`common.data_video.read_video` in ``tf.numpy_function``), cuts its segments, permutes them and yields
 ``(permuted segment, permutation label)`` with the video and segment they came from. Training labels are drawn
 per (seed, epoch, video, segment); test labels per (seed, video, segment), the same in every epoch and run.
+``m=1`` streams single frames (every ``skip+1``-th), for frame-level baselines.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from common.errors import DataError
 from common.streaming import epoch_order
 
 LABEL_SALT, TEST_LABEL_SALT, SEGMENT_SHUFFLE_SALT = 0x504C, 0x544C, 0x5353
-MIN_M, MAX_M = 2, 8
+MIN_M, MAX_M = 1, 8  # the paper uses M = 3..6; M = 1 streams single frames (frame-level baselines)
 
 __all__ = ["segment_span", "num_segments", "segment_frame_indices", "permutation_set", "permutation_index",
            "permutation_from_index", "permute", "unpermute", "OneClassVideos", "one_class_videos",
@@ -46,7 +47,7 @@ __all__ = ["segment_span", "num_segments", "segment_frame_indices", "permutation
 # ------------------------------------------------------------------------------------------------ segments
 def _check(m: int, skip: int):
     if not MIN_M <= int(m) <= MAX_M:
-        raise DataError(f"frames per segment M must be {MIN_M}..{MAX_M} (M! classes), not {m}")
+        raise DataError(f"frames per segment M must be {MIN_M}..{MAX_M} (M! permutation classes), not {m}")
     if int(skip) < 0:
         raise DataError(f"frame skip must be >= 0, not {skip}")
 
@@ -196,6 +197,8 @@ def aggregate_segment_scores(scores, video_ids, how: str = "mean"):
 # --------------------------------------------------------------------------------------------- streaming
 def _labels(seed_vec, z, m: int, k: int):
     """(z, k) permutation labels, distinct within a row, uniformly drawn from the M! labels."""
+    if k == 1:
+        return tf.random.stateless_uniform(tf.stack([z, 1]), seed_vec, 0, math.factorial(m), dtype=tf.int64)
     u = tf.random.stateless_uniform(tf.stack([z, math.factorial(m)]), seed_vec)
     return tf.cast(tf.argsort(u, axis=1)[:, :k], tf.int64)
 

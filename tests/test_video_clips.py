@@ -140,6 +140,12 @@ def test_training_labels_depend_on_seed_and_epoch_and_resume(videos):
     np.testing.assert_allclose(resumed["frames"], two["frames"][n:])
 
 
+def test_m_one_streams_every_frame(videos):
+    got = _collect(vc.segment_dataset(videos, m=1, skip=0, size=(16, 20), seed=0, training=False, batch_size=32))
+    assert len(got["label"]) == 9 + 10 + 8 and (got["label"] == 0).all()
+    np.testing.assert_allclose(got["frames"][got["video"] == 2][:, 0], read_video(videos[2].path) / 255, atol=1e-6)
+
+
 def test_a_video_shorter_than_a_segment_is_a_data_error(videos):
     ds = vc.segment_dataset(videos, m=5, skip=1, size=(16, 20), seed=0, training=False)   # span 9 > 8 frames
     with pytest.raises(DataError, match=r"y_0\.avi has 8 frames, fewer than the 9"):
