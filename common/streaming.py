@@ -183,8 +183,8 @@ def find_unreadable(paths, channels: int = 3, limit: int | None = MAX_DIAGNOSE_F
             else:
                 read_image(Path(p))
         except tf.errors.OpError as e:
-            reason = e.message.splitlines()[0].split("}}")[-1].strip()
-            return f"{p} cannot be decoded ({reason}); it is truncated or corrupt, replace or delete it"
+            return (f"{p} cannot be decoded ({_first_reason(e.message)}); it is truncated or corrupt, replace or "
+                    f"delete it")
         except DataError as e:
             return str(e)
     return None
@@ -342,7 +342,7 @@ def _first_reason(message: str) -> str:
     for line in message.splitlines():
         line = line.split("}}")[-1].strip()
         if line and not line.startswith("[["):
-            return line.split(" [Op:")[0]
+            return line.split(" [Op:")[0].strip()
     return message.strip()[:200]
 
 
