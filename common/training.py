@@ -110,8 +110,10 @@ def start_run(config):
     """The prelude of every entry point's ``run(config)``: resolve the scale preset, write
     ``<workdir>/config.json``, then seed and set determinism and precision. Returns ``(resolved config, workdir)``."""
     from common.config import save_config
+    from common.paths import check_output_dirs
 
     cfg = config.resolved()
+    check_output_dirs(cfg.workdir, cfg.export_dir)  # before any work: a bad --workdir / --export_dir fails now
     workdir = Path(cfg.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, workdir)

@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 TABLE = "nre.table1"
 ROWS = {"ae": "AE [20]", "dae": "DAE [57]", "context": "Context AE [42]", "splitbrain": "Split-Brain AE [64]",
@@ -126,4 +126,6 @@ def main(argv):
 
 if __name__ == "__main__":
     import nre_tf.train  # noqa: F401  (defines the flags)
-    app.run(main)
+    from common import flags as cflags
+
+    cflags.run(main, nre_tf.train)
