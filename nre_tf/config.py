@@ -35,9 +35,9 @@ def check_lambdas(lambdas) -> tuple[float, float, float]:
     try:
         lam = tuple(float(v) for v in lambdas)
     except (TypeError, ValueError):
-        raise ConfigError(f"--lambdas must be three numbers like 0.5,0.2,0.3, got {lambdas!r}") from None
+        raise ConfigError(f"lambdas (--lambdas) must be three numbers like 0.5,0.2,0.3, got {lambdas!r}") from None
     if len(lam) != 3 or min(lam) < 0 or abs(sum(lam) - 1.0) > 1e-6:
-        raise ConfigError(f"--lambdas must be three non-negative numbers summing to 1 (Eq. 1), got "
+        raise ConfigError(f"lambdas must be three non-negative numbers summing to 1 (Eq. 1, --lambdas), got "
                           f"{','.join(map(str, lam))} ({len(lam)} numbers, sum {sum(lam):g})")
     return lam
 

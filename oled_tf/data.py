@@ -76,6 +76,9 @@ def _load_image_split(cfg: OLEDConfig):
         sets = [datasets.load_images(name, s, root, size=(32, 32)) for s in splits]
         if sets[0].x.shape[-1] == 1:  # gray folder: the 28x28x1 network
             sets = [datasets.load_images(name, s, root, size=(28, 28)) for s in splits]
+        if len(sets[0].classes) < 2:
+            raise DataError(f"--data_dir={cfg.data_dir} holds one class ({', '.join(sets[0].classes)}); OLED's "
+                            f"one-class protocol needs at least two class sub-folders (inliers and outliers)")
         return sets, ("ocgan" if has_split else "memae")
     if name == "mnist5k":
         return [datasets.load_images(name, "all", cfg.data_dir)], "memae"
