@@ -52,12 +52,6 @@ def _idx_count_mismatch(d: Path) -> Path:
     return d
 
 
-def _truncated_gz_idx(d: Path) -> Path:
-    ff.make_mnist_like(d / "mnist", n_train=20, n_test=10, gz=True)
-    ff.truncate(d / "mnist" / "t10k-labels-idx1-ubyte.gz", 0.5)
-    return d
-
-
 def _cifar(d: Path) -> Path:
     ff.make_cifar10(d, n_train=10, n_test=5)
     return d / "cifar-10-batches-py"
@@ -70,11 +64,6 @@ def _truncated_pickle(d: Path) -> Path:
 
 def _garbage_pickle(d: Path) -> Path:
     (_cifar(d) / "test_batch").write_bytes(b"this is not a pickle at all" * 10)
-    return d
-
-
-def _missing_cifar_batch(d: Path) -> Path:
-    (_cifar(d) / "data_batch_5").unlink()
     return d
 
 
@@ -130,11 +119,6 @@ def _videos(d: Path) -> Path:
 
 def _truncated_avi(d: Path) -> Path:
     ff.truncate(_videos(d) / "run" / "run_0.avi", 0.6)
-    return d
-
-
-def _garbage_avi(d: Path) -> Path:
-    (_videos(d) / "run" / "run_0.avi").write_bytes(os.urandom(3000))
     return d
 
 
@@ -194,8 +178,6 @@ CASES = [
      "train-images-idx3-ubyte"),
     ("ds-truncated-idx", lambda t: DS + ["--dataset=mnist", f"--data_dir={_truncated_idx(t / 'data')}"],
      "train-images-idx3-ubyte is truncated"),
-    ("ds-truncated-gzip-idx", lambda t: DS + ["--dataset=mnist", f"--data_dir={_truncated_gz_idx(t / 'data')}"],
-     "t10k-labels-idx1-ubyte.gz is truncated"),
     ("ds-idx-bad-magic", lambda t: DS + ["--dataset=fashion_mnist", f"--data_dir={_bad_magic_idx(t / 'data')}"],
      "not an IDX file"),
     ("ds-idx-count-mismatch", lambda t: DS + ["--dataset=mnist", f"--data_dir={_idx_count_mismatch(t / 'data')}"],
@@ -204,8 +186,6 @@ CASES = [
      "data_batch_2 is truncated"),
     ("ds-garbage-pickle", lambda t: DS + ["--dataset=cifar10", f"--data_dir={_garbage_pickle(t / 'data')}"],
      "test_batch"),
-    ("ds-missing-cifar-batch", lambda t: DS + ["--dataset=cifar10", f"--data_dir={_missing_cifar_batch(t / 'data')}"],
-     "data_batch_5"),
     ("ds-truncated-stl10", lambda t: DS + ["--dataset=stl10", f"--data_dir={_truncated_stl(t / 'data')}"],
      "train_X.bin is truncated"),
     ("ds-stl10-bad-labels", lambda t: DS + ["--dataset=stl10", f"--data_dir={_stl_bad_labels(t / 'data')}"],
@@ -219,8 +199,6 @@ CASES = [
     ("ds-folder-without-images", lambda t: DS + ["--dataset=image_folder", f"--data_dir={_no_images(t / 'data')}"],
      "no images"),
     ("ds-truncated-avi", lambda t: DS + ["--dataset=video_folder", f"--data_dir={_truncated_avi(t / 'data')}"],
-     "run_0.avi"),
-    ("ds-garbage-avi", lambda t: DS + ["--dataset=video_folder", f"--data_dir={_garbage_avi(t / 'data')}"],
      "run_0.avi"),
     ("ds-ucsd-missing-tree", lambda t: DS + ["--dataset=ucsd_ped2", f"--data_dir={_empty(t / 'data')}"],
      "UCSDped2"),
@@ -241,7 +219,6 @@ CASES = [
      "--normal_class"),
     ("oled-class-out-of-range", lambda t: OLED + ["--dataset=cifar10", "--normal_class=10"] + _out(t),
      "--normal_class=10"),
-    ("oled-negative-class", lambda t: OLED + ["--dataset=mnist", "--normal_class=-1"] + _out(t), "--normal_class"),
     ("oled-zero-epochs", lambda t: OLED + ["--dataset=mnist", "--epochs=0"] + _out(t), "--epochs"),
     ("oled-negative-test-limit", lambda t: OLED + ["--dataset=mnist", "--test_limit=-5"] + _out(t),
      "--test_limit"),
@@ -257,10 +234,7 @@ CASES = [
      "--workdir"),
     ("oled-explicit-data-dir-missing", lambda t: OLED + ["--dataset=fashion_mnist", f"--data_dir={t / 'nope'}"]
      + _out(t), "--data_dir"),
-    ("oled-ucsd-data-dir-missing", lambda t: OLED + ["--dataset=ucsd", f"--data_dir={t / 'nope'}"] + _out(t),
-     "--data_dir"),
     ("oled-unknown-flag", lambda t: OLED + ["--dataset=mnist", "--epoch=3"] + _out(t), "epoch"),
-    ("oled-positional-argument", lambda t: OLED + ["--dataset=mnist", "mnist"] + _out(t), "unexpected arguments"),
     ("oled-slow_tf-single-class-folder",
      lambda t: OLED + ["--dataset=image_folder", f"--data_dir={_single_class(t / 'data')}"] + _out(t),
      "two class sub-folders"),
@@ -270,12 +244,9 @@ CASES = [
      "lambdas"),
     ("nre-non-numeric-lambdas", lambda t: NRE + ["--dataset=mnist5k", "--lambdas=a,b,c"] + _out(t), "lambdas"),
     ("nre-one-cluster", lambda t: NRE + ["--dataset=mnist5k", "--clusters=1"] + _out(t), "--clusters"),
-    ("nre-negative-clusters", lambda t: NRE + ["--dataset=mnist5k", "--clusters=-4"] + _out(t), "--clusters"),
     ("nre-zero-T", lambda t: NRE + ["--dataset=mnist5k", "--T=0"] + _out(t), "--T"),
     ("nre-negative-n-train", lambda t: NRE + ["--dataset=mnist5k", "--n_train=-5"] + _out(t), "--n_train"),
     ("nre-unknown-dataset", lambda t: NRE + ["--dataset=cifar10"] + _out(t), "--dataset='cifar10'"),
-    ("nre-slow_tf-truncated-idx", lambda t: NRE + ["--dataset=mnist", f"--data_dir={_truncated_idx(t / 'data')}"]
-     + _out(t), "train-images-idx3-ubyte is truncated"),
     ("table1-workdir-is-file", lambda t: _nre_table(1) + ["--dataset=mnist5k", f"--workdir={_a_file(t / 'files')}"],
      "--workdir"),
     ("table2-zero-epochs", lambda t: _nre_table(2) + ["--dataset=image_folder", "--epochs=0"] + _out(t),
@@ -288,8 +259,6 @@ CASES = [
                                                     f"--results_dir={t / 'results'}"], "--only"),
     ("run-tables-unknown-job", lambda t: TABLES + ["--scale=smoke", "--only=oled.table1/class42",
                                                    f"--results_dir={t / 'results'}"], "class42"),
-    ("run-tables-unknown-scale", lambda t: TABLES + ["--scale=huge", f"--results_dir={t / 'results'}"],
-     "--scale"),
     ("run-all-unknown-only", lambda t: ["./run_all.sh", "--scale=smoke", "--only=nre.table9",
                                         f"--results_dir={t / 'results'}"], "--only"),
 ]
@@ -327,3 +296,43 @@ def test_bad_input(tmp_path, case):
     if "slow_tf" not in name and not name.startswith("run-all"):
         # Refused before TensorFlow is imported: none of its C++ log lines.
         assert "cudart_stub" not in out and "I0000" not in out and "E0000" not in out, out[-2000:]
+
+
+# --------------------------------------------------------------------------------------- help and Ctrl-C
+@pytest.mark.parametrize("module, own, shared", [
+    ("oled_tf.train", ["--t:", "--test_limit:"], ["--dataset:", "--epochs:", "--scale:", "--export_dir:"]),
+    ("nre_tf.table3", ["--substitute:", "--lambdas:", "--clusters:"], ["--dataset:", "--epochs:", "--workdir:"]),
+])
+def test_help_exits_0_and_lists_the_shared_flags(module, own, shared):
+    p = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, env=ENV, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    for flag in own + shared:
+        assert f"  {flag}" in p.stdout, flag
+    assert "--helpfull" not in p.stdout
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys):
+    from common.errors import INTERRUPTED_MESSAGE, exit_on_error
+
+    @exit_on_error
+    def main():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 130
+    assert capsys.readouterr().err == INTERRUPTED_MESSAGE + "\n"
+
+
+def test_start_run_checks_output_dirs_first(tmp_path):
+    """Library callers of start_run get the same up-front check as the entry points (nothing written)."""
+    from common.errors import ConfigError
+    from common.training import start_run
+    from oled_tf.config import OLEDConfig
+
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ConfigError, match="--export_dir=.* is a file"):
+        start_run(OLEDConfig(dataset="mnist", scale="smoke", workdir=str(tmp_path / "w"),
+                             export_dir=str(tmp_path / "f")))
+    assert not (tmp_path / "w").exists()
