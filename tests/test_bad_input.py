@@ -336,3 +336,20 @@ def test_start_run_checks_output_dirs_first(tmp_path):
         start_run(OLEDConfig(dataset="mnist", scale="smoke", workdir=str(tmp_path / "w"),
                              export_dir=str(tmp_path / "f")))
     assert not (tmp_path / "w").exists()
+
+
+# ------------------------------------------------------------------------------------------------ log noise
+def test_autoencoder_training_logs_no_tf_data_rewrite_error(tmp_path, capfd):
+    """Keras' numpy-array adapter builds a parallel ``map`` that TensorFlow's op-determinism rewrite turns into a
+    ``MapDataset``, logging ``E0000 ... use_unbounded_threadpool`` (C++ stderr) every epoch; the AE trainer feeds
+    its own seeded tf.data pipeline instead (``common.training.shuffled_batches``)."""
+    import tensorflow as tf
+
+    from nre_tf import trainer
+
+    tf.config.experimental.enable_op_determinism()
+    x = np.random.default_rng(0).integers(0, 256, (1000, 28, 28, 1), dtype=np.uint8)
+    capfd.readouterr()
+    trainer.train_autoencoder("ae", x, 1, 128, tmp_path, latent_dim=4, seed=0)
+    err = capfd.readouterr().err
+    assert "use_unbounded_threadpool" not in err and "NodeDef" not in err, err[-2000:]
