@@ -10,7 +10,7 @@ paper scale). NRE for the E-epoch column starts from the plain AE after E epochs
 and is then trained for E epochs with Eq. 5 (assumption: the paper does not say how the AE pre-training and the
 NRE epochs share the budget).
 
-``python -m nre_tf.table1 --dataset=mnist5k --scale=quick`` (flags: see ``--helpfull``).
+``python -m nre_tf.table1 --dataset=mnist5k --scale=quick`` (flags: see ``--help``).
 """
 from __future__ import annotations
 
