@@ -21,7 +21,6 @@ This module imports no TensorFlow (the jobs import it when they run).
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import importlib
 import json
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config import write_json_atomic
-from common.errors import ConfigError, DataError, exit_on_error
+from common.errors import ArgumentParser, ConfigError, DataError, exit_on_error
 from common.paths import REPO_ROOT
 from common.registry import PACKAGES, PAPERS, SCALES, Job, JobResult, Table, all_tables, result_path, \
     validate_jobs
@@ -226,7 +225,7 @@ def run(scale: str, only: str | None = None, results_dir: Path = DEFAULT_RESULTS
 @exit_on_error
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the jobs import TensorFlow; keep its C++ chatter out
-    parser = argparse.ArgumentParser(prog="python -m common.run_tables",
+    parser = ArgumentParser(prog="python -m common.run_tables",
                                      description="Run the registered table cells and render results/REPORT.md.")
     parser.add_argument("--scale", required=True, choices=SCALES,
                         help="smoke: seconds, checks the plumbing; quick: reduced runs; paper: the paper's settings")

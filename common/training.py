@@ -110,10 +110,26 @@ def start_run(config):
     """The prelude of every entry point's ``run(config)``: resolve the scale preset, write
     ``<workdir>/config.json``, then seed and set determinism and precision. Returns ``(resolved config, workdir)``."""
     from common.config import save_config
+    from common.paths import check_output_dirs
 
     cfg = config.resolved()
+    check_output_dirs(cfg.workdir, cfg.export_dir)  # before any work: a bad --workdir / --export_dir fails now
     workdir = Path(cfg.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, workdir)
     setup_run(cfg.seed, cfg.deterministic, cfg.precision)
     return cfg, workdir
+
+
+def shuffled_batches(arrays, batch_size: int, seed: int):
+    """A ``tf.data.Dataset`` of ``arrays`` (one array or a tuple) shuffled anew every epoch (seeded) and batched:
+    what ``model.fit(x, batch_size=..., shuffle=True)`` does, without Keras' array adapter. That adapter maps
+    batches with a parallel ``map``, which TensorFlow's op-determinism rewrite turns into a ``MapDataset`` and
+    logs ``E0000 ... NodeDef mentions attribute use_unbounded_threadpool`` once per epoch. Pass the dataset to
+    ``fit`` with ``shuffle=False`` (the order is the dataset's)."""
+    import tensorflow as tf
+
+    n = len(arrays[0] if isinstance(arrays, tuple) else arrays)
+    return (tf.data.Dataset.from_tensor_slices(arrays)
+            .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size).prefetch(tf.data.AUTOTUNE))

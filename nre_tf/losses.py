@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from common.errors import ConfigError
+from nre_tf.config import check_lambdas  # noqa: F401  (validation lives with the config: no TF)
 
 _EPS = 1e-12
 
@@ -35,17 +35,6 @@ def cosine_similarity(a, b, axis: int = -1):
 def cosine_distance(a, b, axis: int = -1):
     """``D(a, b) = 1 - S(a, b)`` (Section 3.1, below Eq. 3)."""
     return 1.0 - cosine_similarity(a, b, axis=axis)
-
-
-def check_lambdas(lambdas) -> tuple[float, float, float]:
-    """Validate a (lambda1, lambda2, lambda3) triplet: three non-negative numbers summing to 1 (Eq. 1)."""
-    try:
-        lam = tuple(float(v) for v in lambdas)
-    except (TypeError, ValueError):
-        raise ConfigError(f"lambdas must be three numbers like 0.5,0.2,0.3, got {lambdas!r}") from None
-    if len(lam) != 3 or min(lam) < 0 or abs(sum(lam) - 1.0) > 1e-6:
-        raise ConfigError(f"lambdas must be three non-negative numbers summing to 1 (Eq. 1), got {lambdas!r}")
-    return lam
 
 
 def nre_loss_terms(ra_x, ra_xp, ra_near, ra_far):

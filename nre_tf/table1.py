@@ -10,7 +10,7 @@ paper scale). NRE for the E-epoch column starts from the plain AE after E epochs
 and is then trained for E epochs with Eq. 5 (assumption: the paper does not say how the AE pre-training and the
 NRE epochs share the budget).
 
-``python -m nre_tf.table1 --dataset=mnist5k --scale=quick`` (flags: see ``--helpfull``).
+``python -m nre_tf.table1 --dataset=mnist5k --scale=quick`` (flags: see ``--help``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 TABLE = "nre.table1"
 ROWS = {"ae": "AE [20]", "dae": "DAE [57]", "context": "Context AE [42]", "splitbrain": "Split-Brain AE [64]",
@@ -126,4 +126,6 @@ def main(argv):
 
 if __name__ == "__main__":
     import nre_tf.train  # noqa: F401  (defines the flags)
-    app.run(main)
+    from common import flags as cflags
+
+    cflags.run(main, nre_tf.train)

@@ -28,7 +28,7 @@ import json
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 TABLE = "nre.table2"
 ROW = "NRE_0.5,0.25,0.25 (Ours)"
@@ -170,4 +170,6 @@ if __name__ == "__main__":
     import nre_tf.train  # noqa: F401  (defines the flags)
 
     flags.DEFINE_string("voc_dir", None, "Root of PASCAL VOC 2007 (holding VOCdevkit/VOC2007).")
-    app.run(main)
+    from common import flags as cflags
+
+    cflags.run(main, nre_tf.train)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import time
 
-from absl import app, flags
+from absl import flags
 
 TABLE = "nre.table3"
 EPSILONS = (0.01, 0.1, 0.2, 0.3)
@@ -233,4 +233,6 @@ if __name__ == "__main__":
     import nre_tf.train  # noqa: F401  (defines the shared and NRE flags)
 
     flags.DEFINE_enum("substitute", "cnn", ("cnn", "mlp"), "Substitute model of the black-box attack.")
-    app.run(main)
+    from common import flags as cflags
+
+    cflags.run(main, nre_tf.train)

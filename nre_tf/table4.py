@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import time
 
-from absl import app
 
 TABLE = "nre.table4"
 VARIANTS = {"NRE_0.6,0.2,0.2": (0.6, 0.2, 0.2), "NRE_0.6,0.4,0": (0.6, 0.4, 0.0)}
@@ -126,4 +125,6 @@ def main(argv):
 if __name__ == "__main__":
     import nre_tf.train  # noqa: F401  (defines the flags)
 
-    app.run(main)
+    from common import flags as cflags
+
+    cflags.run(main, nre_tf.train)

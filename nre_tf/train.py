@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import time
 
-from absl import app, flags
+from absl import flags
 
-from common import flags as cflags  # noqa: F401  (defines the shared flags)
+from common import flags as cflags
 
 flags.DEFINE_string("lambdas", None, "lambda1,lambda2,lambda3 of Eq. 5 (sum 1). Default: the table's "
                     "(train/table1: 0.5,0.2,0.3; table3/table4: 0.6,0.2,0.2; table2: 0.5,0.25,0.25).")
@@ -50,14 +50,15 @@ def parse_lambdas(text, default):
 
 
 def config_from_flags(default_lambdas=(0.5, 0.2, 0.3)):
-    """The NREConfig of the parsed flags (entry points only)."""
+    """The resolved NREConfig of the parsed flags, checked before any TensorFlow import
+    (:func:`common.flags.preflight`; entry points only)."""
     from nre_tf.config import NREConfig
 
-    return NREConfig.from_flags(
+    return cflags.preflight(NREConfig.from_flags(
         cflags.common_values(), lambdas=parse_lambdas(FLAGS.lambdas, default_lambdas), T=FLAGS.T,
         clusters=FLAGS.clusters, exact=FLAGS.exact, refresh_every=FLAGS.refresh_every,
         latent_dim=FLAGS.latent_dim, lr=FLAGS.lr, ae_lr=FLAGS.ae_lr, ae_epochs=FLAGS.ae_epochs,
-        n_train=FLAGS.n_train, n_test=FLAGS.n_test).resolved()
+        n_train=FLAGS.n_train, n_test=FLAGS.n_test))
 
 
 def training_images(cfg):
@@ -119,14 +120,9 @@ def run(config) -> dict:
 
 
 def main(argv):
-    from common.errors import exit_on_error
-
-    @exit_on_error
-    def _main():
-        res = run(config_from_flags())
-        print(json.dumps(res, indent=2, default=str))
-    _main()
+    res = run(config_from_flags())
+    print(json.dumps(res, indent=2, default=str))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cflags.run(main)

@@ -23,7 +23,7 @@ import numpy as np
 
 from common import neighbours as cn
 from common.errors import ConfigError, DataError
-from common.training import fit_verbosity, standard_callbacks
+from common.training import fit_verbosity, shuffled_batches, standard_callbacks
 from nre_tf import networks
 from nre_tf.config import auto_clusters
 from nre_tf.model import (AutoEncoder, NeighbourBatches, NeighbourRefresh, NREModel, SplitBrainAE,
@@ -130,7 +130,8 @@ def train_autoencoder(kind: str, x, epochs: int, batch_size: int, workdir, lr: f
     cbs = standard_callbacks(workdir, resume=resume, tensorboard=False)
     cbs.append(_Snapshot(nets, list(snapshot_epochs) + [epochs], workdir))
     t0 = time.perf_counter()
-    model.fit(xf, epochs=epochs, batch_size=batch_size, shuffle=True, callbacks=cbs, verbose=fit_verbosity())
+    model.fit(shuffled_batches(xf, batch_size, seed), epochs=epochs, shuffle=False, callbacks=cbs,
+              verbose=fit_verbosity())
     return model, nets, time.perf_counter() - t0
 
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import time
 
-from absl import app, flags
+from absl import flags
 
 from common import flags as cflags
 from common.config import write_metrics
-from common.errors import exit_on_error
 from oled_tf.config import OLEDConfig
 
 log = logging.getLogger(__name__)
@@ -229,15 +228,12 @@ def run(config: OLEDConfig) -> dict:
     return metrics
 
 
-@exit_on_error
 def main(argv):
-    if len(argv) > 1:
-        from common.errors import ConfigError
-
-        raise ConfigError(f"unexpected arguments {argv[1:]}; all options are --flags")
+    config = config_from_flags()
+    cflags.preflight(config)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run(config_from_flags())
+    run(config)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cflags.run(main)
