@@ -60,8 +60,8 @@ A :class:`Job` is one unit of work that fills one or more cells of ONE table::
 Results: ``python -m common.run_tables --scale=smoke|quick|paper [--only=oled.table1,nre,oled.table1/class3]
 [--results_dir=results] [--data_dir=DIR] [--seeds=0,1,2] [--force]`` runs the selected jobs and stores each
 finished job as ``<results_dir>/cells/<scale>/<table id>/<job name>.json`` (written to a temporary file and
-renamed, so a file that exists is complete). A job with a result file at that scale is not run again unless ``--force``. Then
-``<results_dir>/REPORT.md`` is rendered (``python -m common.report`` renders it alone).
+renamed, so a file that exists is complete). A job with a result file at that scale is not run again unless
+``--force``. Then ``<results_dir>/REPORT.md`` is rendered (``python -m common.report`` renders it alone).
 
 This module imports no TensorFlow.
 """
