@@ -264,6 +264,9 @@ class Job:
     workdir_name: str | None = None   # default "<table>/<name>"
     description: str = ""
     variant: str = ""                 # "" = the paper's datasets; else the dataset the cells are run on instead
+    # floor(scale, workdir, data_dir, seed=0) -> {cell: value}: the job's FLOOR_ROW cells alone, from the job's
+    # own data preparation without training (common.add_floors adds them to results stored before the floor).
+    floor: Callable[..., Mapping[Cell, float]] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "cells", tuple((str(r), str(c)) for r, c in self.cells))

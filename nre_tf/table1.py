@@ -3,7 +3,8 @@
 Protocol: AE [20], denoising AE [57], context AE [42], split-brain AE [64] and NRE_{0.5,0.2,0.3}, each
 trained for 40 and for 100 epochs on the (unlabelled) training images; the training and test images are mapped
 to E(X); a linear SVM and an RBF SVM (gamma 0.01) are fitted on the training representations (with their labels)
-and the test accuracy is reported (``common/linear_eval.py``).
+and the test accuracy is reported (``common/linear_eval.py``). The row "PCA-20 floor (ours)" is the same SVMs on
+the 20-d PCA projection of the pixels (``nre_tf/floors.py``; no epochs, so both epoch columns agree).
 
 One training run per baseline provides both columns: the weights are saved after epoch E1 and E2 (40 and 100 at
 paper scale). NRE for the E-epoch column starts from the plain AE after E epochs, uses that AE's encoder as A,
@@ -14,11 +15,10 @@ NRE epochs share the budget).
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import app
 
 TABLE = "nre.table1"
 ROWS = {"ae": "AE [20]", "dae": "DAE [57]", "context": "Context AE [42]", "splitbrain": "Split-Brain AE [64]",
@@ -42,11 +42,13 @@ def run(config) -> dict:
     from common.linear_eval import NRE_RBF_GAMMA, fit_and_score
     from common.training import start_run
     from nre_tf import trainer
+    from nre_tf.floors import classification_floor, table1_cells
 
     cfg, workdir = start_run(config)
     t_start = time.perf_counter()
     x, y, xt, yt = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.seed)
     e1, e2 = (int(e) for e in cfg.epoch_pair)
+    floor = classification_floor(x, y, xt, yt, cfg.seed)  # row "PCA-20 floor (ours)": SVMs on PCA-20 pixels
     feats, timings, nre_info = {}, {}, {}
     ae_nets = None
     for kind in ("ae", "dae", "context", "splitbrain"):
@@ -76,11 +78,13 @@ def run(config) -> dict:
         for col, clf, e in columns(e1, e2):
             f_tr, f_te = feats[(kind, e)]
             values[(row, col)] = fit_and_score(clf, f_tr, y, f_te, yt, gamma=NRE_RBF_GAMMA, seed=cfg.seed)
+    values.update(table1_cells(floor, [c for c, _, _ in columns(e1, e2)]))
     results = {
         "table": TABLE, "dataset": cfg.dataset, "scale": cfg.scale, "epochs": [e1, e2],
         "n_train": int(len(x)), "n_test": int(len(xt)), "lambdas": list(cfg.lambdas), "T": cfg.T,
         "values": {f"{r} | {c}": v for (r, c), v in values.items()},
         "paper": {f"{ROWS[k]} | {c}": PAPER[k][i] for k in ROWS for i, (c, _, _) in enumerate(columns(e1, e2))},
+        "floor": {f"pca20_{k}": v for k, v in floor.items()},
         "train_seconds": timings, "nre": {str(k): v for k, v in nre_info.items()},
         "wall_seconds": time.perf_counter() - t_start,
     }
@@ -108,20 +112,10 @@ def _figures(cfg, workdir: Path, xt, yt, feats, recon, values, e1, e2):
 
 
 # ---------------------------------------------------------------------------------------------- entry point
-FLAGS = flags.FLAGS
-
-
 def main(argv):
-    from common.errors import exit_on_error
-    from nre_tf.train import config_from_flags
+    from nre_tf.cli import table_main
 
-    @exit_on_error
-    def _main():
-        cfg = config_from_flags(default_lambdas=(0.5, 0.2, 0.3))
-        res = run(cfg)
-        res.pop("_cells")
-        print(json.dumps({k: res[k] for k in ("dataset", "scale", "values", "wall_seconds")}, indent=2))
-    _main()
+    table_main(argv, run, default_lambdas=(0.5, 0.2, 0.3), show=("dataset", "scale", "values", "wall_seconds"))
 
 
 if __name__ == "__main__":

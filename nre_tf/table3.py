@@ -28,7 +28,6 @@ Protocol (Section 4.4, the cleverhans black-box recipe of reference notes 5.6 an
 """
 from __future__ import annotations
 
-import json
 import time
 
 from absl import app, flags
@@ -39,86 +38,10 @@ ROW_MAGNET = "MagNet [35]"
 ROW_NRE = "NRE_0.6,0.2,0.2 (Ours)"
 PAPER = {ROW_MAGNET: (0.9238, 0.7655, 0.614, 0.4242), ROW_NRE: (0.9802, 0.9056, 0.8489, 0.7166)}
 N_SUBSTITUTE = 150
-JACOBIAN_STEP = 0.1
 
 
 def column(eps: float) -> str:
     return f"eps={eps:g}"
-
-
-def basic_cnn(input_shape, n_classes: int = 10, name: str = "basic_cnn"):
-    """cleverhans' ``ModelBasicCNN`` (the oracle of mnist_blackbox.py); outputs logits."""
-    import keras
-    from keras import layers
-
-    x_in = keras.Input(shape=tuple(input_shape))
-    h = layers.Conv2D(64, 8, strides=2, padding="same", activation="relu")(x_in)
-    h = layers.Conv2D(128, 6, strides=2, padding="valid", activation="relu")(h)
-    h = layers.Conv2D(128, 5, strides=1, padding="valid", activation="relu")(h)
-    h = layers.Flatten()(h)
-    return keras.Model(x_in, layers.Dense(n_classes)(h), name=name)
-
-
-def mlp(input_shape, n_classes: int = 10, name: str = "substitute_mlp"):
-    """The cleverhans black-box substitute: 784 -> 200 ReLU -> 200 ReLU -> 10 logits."""
-    import keras
-    from keras import layers
-
-    x_in = keras.Input(shape=tuple(input_shape))
-    h = layers.Flatten()(x_in)
-    h = layers.Dense(200, activation="relu")(h)
-    h = layers.Dense(200, activation="relu")(h)
-    return keras.Model(x_in, layers.Dense(n_classes)(h), name=name)
-
-
-def _compile(model, lr=1e-3):
-    import keras
-
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    return model
-
-
-def predict_labels(model, x, batch_size: int = 512):
-    import numpy as np
-
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1)
-
-
-def jacobian_augmentation(model, x, y, step: float):
-    """Papernot et al.'s Jacobian dataset augmentation: ``x + step * sign(d logit_y / d x)`` for each row."""
-    import numpy as np
-    import tensorflow as tf
-
-    out = []
-    for i in range(0, len(x), 256):
-        xb = tf.constant(x[i:i + 256])
-        with tf.GradientTape() as tape:
-            tape.watch(xb)
-            logits = model(xb, training=False)
-            picked = tf.gather(logits, tf.constant(y[i:i + 256]), axis=1, batch_dims=1)
-        g = tape.gradient(picked, xb)
-        out.append((xb + step * tf.sign(g)).numpy())
-    return np.concatenate(out).astype(np.float32)
-
-
-def train_substitute(target, x_sub, y_sub, rounds: int, epochs: int, kind: str = "cnn", seed: int = 0):
-    """The black-box substitute (cleverhans mnist_blackbox recipe, reference notes 5.6)."""
-    import keras
-    import numpy as np
-
-    keras.utils.set_random_seed(seed)
-    sub = _compile(basic_cnn(x_sub.shape[1:], name="substitute_cnn") if kind == "cnn" else mlp(x_sub.shape[1:]))
-    x_cur, y_cur = x_sub.astype(np.float32), y_sub.astype(np.int64)
-    for rho in range(rounds):
-        sub.fit(x_cur, y_cur, epochs=epochs, batch_size=128, verbose=0, shuffle=True)
-        if rho < rounds - 1:
-            coef = 2 * int(int(rho / 3) != 0) - 1  # -1 for the first three augmentations, +1 afterwards
-            # cleverhans: every current point gets a new neighbour; the set doubles each round.
-            x_new = jacobian_augmentation(sub, x_cur, y_cur, coef * JACOBIAN_STEP)
-            y_new = predict_labels(target, x_new)
-            x_cur, y_cur = np.concatenate([x_cur, x_new]), np.concatenate([y_cur, y_new])
-    return sub
 
 
 def attack_split(cfg):
@@ -156,6 +79,7 @@ def run(config, substitute: str = "cnn") -> dict:
     from common.plots import save_image_grid
     from common.training import start_run
     from nre_tf import trainer
+    from nre_tf.blackbox import basic_cnn, compile_classifier, predict_labels, train_substitute
     from nre_tf.model import to_float
 
     cfg, workdir = start_run(config)
@@ -164,14 +88,13 @@ def run(config, substitute: str = "cnn") -> dict:
     times = {}
     # Target classifier.
     s = time.perf_counter()
-    target = _compile(basic_cnn(x.shape[1:], name="target"))
+    target = compile_classifier(basic_cnn(x.shape[1:], name="target"))
     target.fit(to_float(x), y, epochs=cfg.attack_epochs, batch_size=128, verbose=0, shuffle=True)
     times["target"] = time.perf_counter() - s
     target_acc = accuracy(y_att, predict_labels(target, x_att))
     # Substitute from 150 samples.
     s = time.perf_counter()
-    sub = train_substitute(target, x_sub, y_sub, cfg.substitute_rounds, cfg.substitute_epochs, substitute,
-                           cfg.seed)
+    sub = train_substitute(target, x_sub, y_sub, cfg.substitute_rounds, cfg.substitute_epochs, substitute)
     times["substitute"] = time.perf_counter() - s
     sub_acc = accuracy(y_att, predict_labels(sub, x_att))
     # MagNet's reformer AE, then NRE with the same architecture.
@@ -217,16 +140,11 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    from common.errors import exit_on_error
-    from nre_tf.train import config_from_flags
+    from nre_tf.cli import table_main
 
-    @exit_on_error
-    def _main():
-        res = run(config_from_flags(default_lambdas=(0.6, 0.2, 0.2)), substitute=FLAGS.substitute)
-        res.pop("_cells")
-        print(json.dumps({k: res[k] for k in ("dataset", "scale", "target_accuracy", "substitute_accuracy",
-                                              "no_defence", "values", "wall_seconds")}, indent=2))
-    _main()
+    table_main(argv, lambda cfg: run(cfg, substitute=FLAGS.substitute), default_lambdas=(0.6, 0.2, 0.2),
+               show=("dataset", "scale", "target_accuracy", "substitute_accuracy", "no_defence", "values",
+                     "wall_seconds"))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common import neighbours as N
+from nre_tf import neighbours as N
 from common.errors import ConfigError, ReproError
 
 
