@@ -173,7 +173,7 @@ def fit_classifier(model, x, y, *, epochs: int, batch_size: int, optimizer=None,
     model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-3),
                   loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ds = _dataset(x, y, batch_size, preprocess or _unit, augment, shuffle_seed=seed)
-    return model.fit(ds, epochs=epochs, verbose=0)
+    return model.fit(ds, epochs=epochs, verbose=0, shuffle=False)  # ds is shuffled (seeded) above
 
 
 def predict(model, x, batch_size: int = 256, preprocess: Callable | None = None) -> np.ndarray:

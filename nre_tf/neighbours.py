@@ -26,6 +26,9 @@ Implementation choices (the paper gives no details):
   centres are LEAST similar to the query's cluster centre (non-empty clusters only, never one used for the near
   candidates, so near and far sets never share a sample; more clusters are added if they hold fewer than T
   samples). The default 1 (the single farthest cluster) is the closest cluster-level counterpart of Eq. 3.
+  When all clusters outside the near candidates together hold fewer than T samples (a tiny set, or codes that
+  are all alike so that k-means leaves clusters empty), the far samples are drawn uniformly from all samples
+  other than the query and its near samples.
 * A zero vector (possible after a ReLU) has similarity 0 with everything (D = 1).
 """
 from __future__ import annotations
@@ -198,8 +201,9 @@ class KMeansNeighbours:
         n, d = x.shape
         if self.n_clusters > n:
             raise ConfigError(f"n_clusters ({self.n_clusters}) exceeds the number of latents ({n})")
-        if n < self.T + 1:
-            raise ConfigError(f"T ({self.T}) must be smaller than the number of latents ({n})")
+        if n < 2 * self.T + 1:
+            raise ConfigError(f"{n} latents are too few for T = {self.T} near and T far samples besides the "
+                              f"query; need at least {2 * self.T + 1}")
         rng = np.random.default_rng([self.seed, 1])
         sub = x[np.sort(rng.choice(n, self.fit_sample, replace=False))] if self.fit_sample and n > self.fit_sample \
             else x
@@ -242,7 +246,8 @@ class KMeansNeighbours:
                 break
         return np.sort(np.concatenate(parts)), used
 
-    def _far_pool(self, c: int, exclude_clusters: list[int], need: int) -> np.ndarray:
+    def _far_pool(self, c: int, exclude_clusters: list[int], need: int) -> np.ndarray | None:
+        """Members of the least similar clusters (never ``exclude_clusters``); None when they hold < ``need``."""
         parts, n_cl, count = [], 0, 0
         for j in self._by_similarity[c][::-1]:
             if self.sizes_[j] == 0 or int(j) in exclude_clusters:
@@ -252,10 +257,7 @@ class KMeansNeighbours:
             count += self.sizes_[j]
             if n_cl >= self.far_clusters and count >= need:
                 break
-        if count < need:
-            raise ConfigError(f"not enough samples outside the near clusters to draw {self.T} far samples; "
-                              "use fewer clusters or a smaller T")
-        return np.concatenate(parts)
+        return np.concatenate(parts) if count >= need else None
 
     def _draw_far(self, pool: np.ndarray, n: int, excl: np.ndarray | None) -> np.ndarray:
         """``n`` rows of T distinct pool members each (uniform, seeded), never the row's excluded index."""
@@ -289,7 +291,13 @@ class KMeansNeighbours:
                 local_ex = np.where((gex >= 0) & (cand[pos] == gex), pos, -1)
             near[grp] = cand[_nearest(_cosine_index(self._x[cand]), q[grp], t, local_ex)]
             pool = self._far_pool(c, used, t + (1 if gex is not None else 0))
-            far[grp] = self._draw_far(pool, len(grp), gex)
+            if pool is not None:
+                far[grp] = self._draw_far(pool, len(grp), gex)
+            else:  # too few samples outside the near clusters: any sample but the query and its near ones
+                n = self._x.shape[0]
+                for i, r in enumerate(grp):
+                    banned = near[r] if gex is None else np.append(near[r], gex[i])
+                    far[r] = self._rng.choice(np.setdiff1d(np.arange(n), banned), size=t, replace=False)
         return near, far
 
     def query(self, queries, exclude=None) -> tuple[np.ndarray, np.ndarray]:

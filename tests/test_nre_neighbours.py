@@ -130,6 +130,17 @@ def test_small_cluster_falls_back_to_neighbouring_clusters():
     assert not np.any([np.intersect1d(a, b).size for a, b in zip(near, far)])
 
 
+def test_codes_all_alike_still_give_disjoint_near_and_far():
+    # Identical (here: all-zero ReLU) codes leave k-means clusters empty; the far samples then come from every
+    # sample other than the query and its near samples (without that fallback: "not enough samples" error).
+    x = np.zeros((8, 16), np.float32)
+    near, far = N.KMeansNeighbours(n_clusters=2, T=2, seed=0).fit(x).training_neighbours()
+    assert near.shape == far.shape == (8, 2)
+    for i in range(8):
+        assert i not in near[i] and i not in far[i] and not set(near[i]) & set(far[i])
+        assert len(set(far[i])) == 2
+
+
 def test_determinism_with_seed():
     x, _, _ = _separated(seed=3)
     a = N.KMeansNeighbours(8, T=2, seed=7).fit(x).training_neighbours()
