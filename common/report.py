@@ -176,14 +176,16 @@ def _render_cells(table: Table, results: list[dict], variant: str) -> list[str]:
         lines.append("Ours: not run yet.")
     else:
         groups: dict[tuple[str, str], int] = defaultdict(int)
-        for cr in cells.values():
+        for cell, cr in cells.items():
+            if not table.has_cell(cell):
+                continue  # rows the report adds are explained below
             seeds = sorted({s for res in cr.results for s in res.get("seeds", [])})
             groups[(cr.scale, json.dumps(seeds))] += 1
         parts = [f"scale={scale}, seeds={seeds}: {n} cell{'s' if n > 1 else ''}"
                  for (scale, seeds), n in sorted(groups.items(), key=lambda kv: -SCALES.index(kv[0][0]))]
         total = len(table.cells())
         n_paper = sum(1 for cell in cells if table.has_cell(cell))
-        lines.append(f"Ours: {n_paper} of {total} cells; " + "; ".join(parts) + ".")
+        lines.append(f"Ours: {n_paper} of {total} cells; " + "; ".join(parts or ["only rows the report adds"]) + ".")
         if added:
             lines += [""] + [f"Row \"{_esc(r.name)}\" is not in the paper: {ADDED_ROWS[r.name]}." for r in added]
         extras = {}

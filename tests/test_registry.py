@@ -458,7 +458,7 @@ def test_seeds_per_cell_mean_sd_and_the_floor_row(tmp_path, monkeypatch, capsys)
         text = (results / "REPORT.md").read_text()
         assert "| OLED (Ours) s_rec | 0.9772 / 0.9100 (-0.0672) |" in text  # one seed: rendered as before
         assert "| PCA-20 floor (ours) | – / 0.7500 |" in text
-        assert "Ours: 1 of 10 cells; scale=smoke, seeds=[0]: 2 cells." in text  # the floor is not counted
+        assert "Ours: 1 of 10 cells; scale=smoke, seeds=[0]: 1 cell." in text  # the floor row is not counted
         counter.unlink()
         run_tables.run("smoke", only="oled.table1", results_dir=results, packages=_packages(name), seeds="0,1")
         calls = json.loads(counter.read_text())
