@@ -1,7 +1,8 @@
 """NRE jobs for ``common.run_tables`` / ``run_all.sh`` (protocol: ``common/registry.py`` docstring).
 
 Imports nothing heavy at module level. Each job builds an :class:`nre_tf.config.NREConfig` for the scale and
-calls the table module's ``run``; the cells use the registry's row / column names.
+seed and calls the protocol's ``run`` (``nre_tf.representation_eval``, ``voc_transfer``, ``adversarial``,
+``ucsd_eval``; the ``nre_tf.table<N>`` entry points call the same); the cells use the registry's row / column names.
 
 * ``nre.table1/mnist`` and ``nre.table3/mnist``: the paper's protocols on MNIST (all 20 / 8 cells).
 * ``nre.table4/ped2``: UCSD Ped2 (2 cells); skipped with one line when the data are missing.
@@ -46,7 +47,7 @@ def _result(res: dict, seed: int, keep=("values", "paper")) -> JobResult:
 
 def table1_job(dataset):
     def run(scale, workdir, data_dir, seed=0):
-        from nre_tf import table1
+        from nre_tf import representation_eval as table1
 
         return _result(table1.run(_config(dataset, scale, workdir, data_dir, (0.5, 0.2, 0.3), seed)), seed)
     return run
@@ -67,14 +68,14 @@ def table1_floor(dataset):
 
 def table3_job(dataset):
     def run(scale, workdir, data_dir, seed=0):
-        from nre_tf import table3
+        from nre_tf import adversarial as table3
 
         return _result(table3.run(_config(dataset, scale, workdir, data_dir, (0.6, 0.2, 0.2), seed)), seed)
     return run
 
 
 def _table4(scale, workdir, data_dir, seed=0):
-    from nre_tf import table4
+    from nre_tf import ucsd_eval as table4
 
     return _result(table4.run(_config("ucsd_ped2", scale, workdir, data_dir, (0.6, 0.2, 0.2), seed)), seed)
 
@@ -89,7 +90,7 @@ def _table4_floor(scale, workdir, data_dir, seed=0):
 
 def _table2(scale, workdir, data_dir, seed=0):
     from common.paths import resolve_data_dir
-    from nre_tf import table2
+    from nre_tf import voc_transfer as table2
 
     root = resolve_data_dir(data_dir)
     cfg = _config("image_folder", scale, workdir, root / "imagenet", (0.5, 0.25, 0.25), seed, clusters=400,
@@ -105,7 +106,8 @@ JOBS = [
         run=table3_job("mnist"), datasets=("mnist",),
         description="black-box FGSM (150-sample substitute), MagNet vs NRE refinement"),
     Job(table="nre.table4", name="ped2", cells=T4_CELLS + ((FLOOR_ROW, "EER"),), run=_table4,
-        datasets=("ucsd_ped2",), floor=_table4_floor, description="30x30 patches, reconstruction error, frame-level EER, T = 1"),
+        datasets=("ucsd_ped2",), floor=_table4_floor,
+        description="30x30 patches, reconstruction error, frame-level EER, T = 1"),
     Job(table="nre.table2", name="voc07_cls", cells=tuple((T2_ROW, c) for c in T2_COLS), run=_table2,
         datasets=("imagenet", "voc2007"), description="AlexNet NRE pre-training (K = 400), VOC07 classification"),
 ]

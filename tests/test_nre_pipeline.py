@@ -117,7 +117,7 @@ def test_cli_rejects_bad_lambdas_with_one_line():
 def test_table4_on_a_tiny_ucsd_tree(tmp_path):
     """The Table 4 pipeline end to end on a UCSD Ped2 tree in the official layout (random frames)."""
     from fixtures_formats import make_ucsd_tree
-    from nre_tf import table4
+    from nre_tf import ucsd_eval as table4
 
     make_ucsd_tree(tmp_path / "data", n_train=2, n_test=2, n_frames=4, shape=(60, 60))
     cfg = NREConfig(dataset="ucsd_ped2", data_dir=str(tmp_path / "data"), scale="smoke",
