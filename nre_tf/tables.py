@@ -2,7 +2,8 @@
 
 Imports nothing heavy at module level. Each job builds an :class:`nre_tf.config.NREConfig` for the scale and
 seed and calls the protocol's ``run`` (``nre_tf.representation_eval``, ``voc_transfer``, ``adversarial``,
-``ucsd_eval``; the ``nre_tf.table<N>`` entry points call the same); the cells use the registry's row / column names.
+``ucsd_eval``; the ``nre_tf.table<N>`` entry points call the same); the cells use the registry's row / column
+names.
 
 * ``nre.table1/mnist`` and ``nre.table3/mnist``: the paper's protocols on MNIST (all 20 / 8 cells).
 * ``nre.table4/ped2``: UCSD Ped2 (2 cells); skipped with one line when the data are missing.
