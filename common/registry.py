@@ -44,7 +44,9 @@ A :class:`Job` is one unit of work that fills one or more cells of ONE table::
   the parts). Without ``--seeds`` a job runs with its ``seeds`` (default ``(0,)``).
 * Rows the report adds: a job may also fill a row of :data:`ADDED_ROWS` (e.g. :data:`FLOOR_ROW`, the PCA-20
   floor of every one-class table, ``common/floors.py``) in any column of its table. Such a row is not in the
-  paper: the report shows it below the paper's rows with the paper's value "–".
+  paper: the report shows it below the paper's rows with the paper's value "–". A job that fills floor cells
+  may also give ``floor(scale, workdir, data_dir, seed=0) -> {cell: value}``: those cells alone, from the job's
+  own data preparation without training (``python -m common.add_floors`` adds them to older stored results).
 * When its data is missing the job raises ``common.errors.DataError`` with one line saying what is missing;
   the runner prints ``skip <table>/<job>: <message>`` and goes on. Any other exception is a bug and stops the
   run (the report is still rendered with what finished).
