@@ -14,11 +14,14 @@ Implementation choices (the paper gives no details):
 
 * Exact search: scikit-learn's ``NearestNeighbors`` (brute force, cosine metric). The T LEAST similar samples
   of q are the T MOST similar of -q (S(-q, x) = -S(q, x)), so the far set is a nearest-neighbour query too.
-* Clustering: scikit-learn k-means (k-means++ initialisation, one seeded run; ``MiniBatchKMeans`` above
-  ``minibatch_above`` vectors) on the L2-normalised codes, whose squared Euclidean distances are 2 - 2S: the
-  clusters group codes of high cosine similarity. The centres are fitted on a seeded subsample of at most
-  ``fit_sample`` vectors, then EVERY vector is assigned to its nearest centre. A query belongs to the cluster
-  of its nearest centre; centre similarity is the cosine between centres.
+* Clustering: spherical (cosine) k-means on the L2-normalised codes: each code goes to the centre of highest
+  cosine similarity, a centre is the re-normalised mean of its members (an empty cluster takes the worst-fitting
+  code). Seeding: scikit-learn's greedy ``kmeans_plusplus`` (squared Euclidean distance between unit vectors =
+  2 - 2S) on a seeded subset of at most 50 codes per cluster. The centres are fitted on a seeded subsample of at
+  most ``fit_sample`` codes; then EVERY code is assigned to its most similar centre. scikit-learn's own
+  ``KMeans`` / ``MiniBatchKMeans`` were measured and not used: on 60,000 x 128 codes, K = 400, they took 147 s /
+  34 s of CPU against 10 s for this loop (float32 matrix products), and MiniBatchKMeans left clusters of 1 and
+  415 codes (this loop: 85..237).
 * Near: exact top-T by cosine among the members of the query's cluster. If that cluster has fewer than T
   candidates (T + 1 when the query itself is excluded), the members of the clusters whose centres are most
   similar to that centre are added until there are enough.
@@ -41,6 +44,8 @@ __all__ = ["l2_normalise", "cosine_similarity", "cosine_similarity_matrix", "cos
            "brute_force_neighbours", "KMeansNeighbours"]
 
 _EPS = 1e-12
+# Elements per float32 similarity block (about 64 MB): bounds the memory of the assignment matmuls.
+_BLOCK = 1 << 24
 
 
 def _as_matrix(a, name: str) -> np.ndarray:
@@ -146,8 +151,8 @@ def brute_force_neighbours(latents, queries, T: int, exclude=None) -> tuple[np.n
 
 
 class KMeansNeighbours:
-    """NRE Section 3.2 lookup: k-means on the normalised codes, near samples inside the cluster, far samples
-    drawn from the least similar clusters.
+    """NRE Section 3.2 lookup: spherical k-means, near samples inside the cluster, far samples drawn from the
+    least similar clusters.
 
     Usage::
 
@@ -161,17 +166,15 @@ class KMeansNeighbours:
       seed: seeds the subsample, k-means and the far draws (``query`` calls advance one generator, so a fresh
         object with the same seed replays the same sequence).
       far_clusters: number of least similar clusters the far samples are drawn from (default 1).
-      max_iter, tol: passed to scikit-learn's k-means.
+      max_iter, tol: Lloyd iterations; stop when fewer than ``tol`` of the codes change cluster.
       fit_sample: fit the centres on at most this many vectors (seeded subsample); None = all.
-      minibatch_above: use ``MiniBatchKMeans`` when the fitted sample is larger than this.
 
-    Fitted attributes: ``centres_`` (K, d) (k-means centres of the unit vectors), ``labels_`` (n,) cluster of
-    every latent, ``sizes_`` (K,), ``n_iter_``.
+    Fitted attributes: ``centres_`` (K, d) unit vectors, ``labels_`` (n,) cluster of every latent, ``sizes_``
+    (K,), ``n_iter_``.
     """
 
     def __init__(self, n_clusters: int = 400, T: int = 1, seed: int = 0, far_clusters: int = 1,
-                 max_iter: int = 30, tol: float = 1e-4, fit_sample: int | None = 200_000,
-                 minibatch_above: int = 50_000):
+                 max_iter: int = 30, tol: float = 1e-3, fit_sample: int | None = 200_000):
         if int(n_clusters) < 2:
             raise ConfigError(f"n_clusters must be >= 2, got {n_clusters}")
         if int(T) < 1:
@@ -186,16 +189,42 @@ class KMeansNeighbours:
         self.n_clusters, self.T, self.seed = int(n_clusters), int(T), int(seed)
         self.far_clusters, self.max_iter, self.tol = int(far_clusters), int(max_iter), float(tol)
         self.fit_sample = None if fit_sample is None else int(fit_sample)
-        self.minibatch_above = int(minibatch_above)
         self._rng = np.random.default_rng(self.seed)
         self.centres_ = None
+
+    # ------------------------------------------------------------------------------------------------ k-means
+    @staticmethod
+    def _assign(x: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Most similar centre of every row, in blocks: (labels int64, similarity float32)."""
+        labels, best = np.empty(len(x), np.int64), np.empty(len(x), np.float32)
+        step = max(1, _BLOCK // len(centres))
+        for lo in range(0, len(x), step):
+            s = x[lo:lo + step] @ centres.T
+            labels[lo:lo + step] = np.argmax(s, axis=1)
+            best[lo:lo + step] = s[np.arange(len(s)), labels[lo:lo + step]]
+        return labels, best
+
+    def _update(self, x: np.ndarray, labels: np.ndarray, best: np.ndarray, centres: np.ndarray) -> np.ndarray:
+        """New centres = normalised member means; an empty cluster takes the worst-fitting code; a cluster of
+        zero vectors keeps its old centre."""
+        import scipy.sparse
+
+        onehot = scipy.sparse.csr_matrix((np.ones(len(x), np.float32), (labels, np.arange(len(x)))),
+                                         shape=(self.n_clusters, len(x)))
+        sums = np.asarray(onehot @ x, dtype=np.float32)
+        empty = np.flatnonzero(np.bincount(labels, minlength=self.n_clusters) == 0)
+        sums[empty] = x[np.argsort(best, kind="stable")[:empty.size]]
+        new = l2_normalise(sums)
+        zero = ~new.any(axis=1)
+        new[zero] = centres[zero]
+        return new
 
     def fit(self, latents, init_centres=None) -> "KMeansNeighbours":
         """Cluster ``latents`` (n, d) and remember them (as float32 unit vectors) for later lookups.
 
-        ``init_centres`` (K, d) warm-starts k-means, e.g. from the previous fit's ``centres_``.
+        ``init_centres`` (K, d) warm-starts the centres, e.g. from the previous fit's ``centres_``.
         """
-        from sklearn.cluster import KMeans, MiniBatchKMeans
+        from sklearn.cluster import kmeans_plusplus
 
         x = l2_normalise(_as_matrix(latents, "latents"))
         n, d = x.shape
@@ -207,24 +236,27 @@ class KMeansNeighbours:
         rng = np.random.default_rng([self.seed, 1])
         sub = x[np.sort(rng.choice(n, self.fit_sample, replace=False))] if self.fit_sample and n > self.fit_sample \
             else x
-        init = "k-means++"
         if init_centres is not None:
-            init = np.asarray(init_centres, np.float32)
-            if init.shape != (self.n_clusters, d):
-                raise ConfigError(f"init_centres must have shape {(self.n_clusters, d)}, got {init.shape}")
-        kw = dict(n_clusters=self.n_clusters, init=init, n_init=1, max_iter=self.max_iter,
-                  random_state=self.seed)
-        km = (MiniBatchKMeans(batch_size=4096, tol=0.0, **kw) if len(sub) > self.minibatch_above
-              else KMeans(tol=self.tol, **kw)).fit(sub)
-        self._km, self.n_iter_ = km, int(km.n_iter_)
-        self.centres_ = km.cluster_centers_.astype(np.float32)
-        self._x = x
-        self.labels_ = km.predict(x).astype(np.int64)
+            centres = l2_normalise(init_centres)
+            if centres.shape != (self.n_clusters, d):
+                raise ConfigError(f"init_centres must have shape {(self.n_clusters, d)}, got {centres.shape}")
+        else:
+            m = min(len(sub), 50 * self.n_clusters)
+            seed_set = sub[np.sort(rng.choice(len(sub), m, replace=False))] if m < len(sub) else sub
+            centres = l2_normalise(kmeans_plusplus(seed_set, self.n_clusters, random_state=self.seed)[0])
+        prev, self.n_iter_ = None, 0
+        for it in range(self.max_iter):
+            labels, best = self._assign(sub, centres)
+            changed = 1.0 if prev is None else float(np.mean(labels != prev))
+            centres, prev, self.n_iter_ = self._update(sub, labels, best, centres), labels, it + 1
+            if changed < self.tol:
+                break
+        self.centres_, self._x = centres, x
+        self.labels_, _ = self._assign(x, centres)
         self.sizes_ = np.bincount(self.labels_, minlength=self.n_clusters)
         order = np.argsort(self.labels_, kind="stable")  # members of each cluster, in increasing index order
         self._members = np.split(order, np.cumsum(self.sizes_)[:-1])
-        c = l2_normalise(self.centres_)
-        csim = c @ c.T
+        csim = centres @ centres.T
         np.fill_diagonal(csim, np.inf)  # the cluster itself first, then by decreasing centre similarity
         self._by_similarity = np.argsort(-csim, axis=1, kind="stable")
         return self
@@ -311,7 +343,7 @@ class KMeansNeighbours:
         if q.shape[1] != self._x.shape[1]:
             raise DataError(f"queries have dimension {q.shape[1]} but the fitted latents {self._x.shape[1]}")
         ex = _check_exclude(exclude, q.shape[0], self._x.shape[0])
-        return self._lookup(q, self._km.predict(q).astype(np.int64), ex)
+        return self._lookup(q, self._assign(q, self.centres_)[0], ex)
 
     def training_neighbours(self, indices=None) -> tuple[np.ndarray, np.ndarray]:
         """Near and far samples of fitted latents themselves (all, or ``indices``), each excluding itself."""
