@@ -85,3 +85,47 @@ def test_nre_table1_floor_is_the_svms_on_the_pca_projection():
     cells = table1_cells({"linear_svm": 0.5, "rbf_svm": 0.7}, ("L-SVM 40", "L-SVM 100", "R-SVM 40", "R-SVM 100"))
     assert cells == {(FLOOR_ROW, "L-SVM 40"): 0.5, (FLOOR_ROW, "L-SVM 100"): 0.5, (FLOOR_ROW, "R-SVM 40"): 0.7,
                      (FLOOR_ROW, "R-SVM 100"): 0.7}
+
+
+FLOOR_TABLES = """
+from common.registry import FLOOR_ROW, Job
+
+def run(scale, workdir, data_dir, seed=0):
+    return {("OLED (Ours) s_rec", "AUCROC"): 0.9, (FLOOR_ROW, "AUCROC"): 0.8 + seed / 100}
+
+def floor(scale, workdir, data_dir, seed=0):
+    return {(FLOOR_ROW, "AUCROC"): 0.8 + seed / 100}
+
+JOBS = [Job("oled.table1", "class0", [("OLED (Ours) s_rec", "AUCROC"), (FLOOR_ROW, "AUCROC")], run, floor=floor)]
+"""
+
+
+def test_add_floors_completes_results_stored_before_the_floor(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from common import add_floors
+
+    name = f"fake_floor_{abs(hash(str(tmp_path))) % 10**8}"
+    (tmp_path / "pkgs" / name).mkdir(parents=True)
+    (tmp_path / "pkgs" / name / "__init__.py").write_text("")
+    (tmp_path / "pkgs" / name / "tables.py").write_text(FLOOR_TABLES)
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    packages = {"nre": "no_pkg_n", "artifacts": "no_pkg_a", "permutation": "no_pkg_p", "oled": name}
+    stored = tmp_path / "r/cells/quick/oled.table1/class0.json"
+    stored.parent.mkdir(parents=True)
+    old = {"format": 1, "table": "oled.table1", "job": "class0", "scale": "quick", "seeds": [0, 2], "n_parts": 1,
+           "cells": [{"row": "OLED (Ours) s_rec", "col": "AUCROC", "value": 0.9, "per_seed": {"0": 0.9, "2": 0.9}}]}
+    stored.write_text(json.dumps(old))
+    try:
+        assert add_floors.run("quick", only="oled.table1", results_dir=tmp_path / "r", packages=packages) == \
+            {"added": 1, "present": 0, "skipped": 0}
+        res = json.loads(stored.read_text())
+        assert res["cells"][1] == {"row": FLOOR_ROW, "col": "AUCROC", "value": pytest.approx(0.81),
+                                   "per_seed": {"0": 0.8, "2": pytest.approx(0.82)}}
+        assert res["floor_added"]["by"] == "common.add_floors"
+        assert "| PCA-20 floor (ours) | – / 0.8100 ± 0.0141 (2 seeds) |" in (tmp_path / "r/REPORT.md").read_text()
+        assert add_floors.run("quick", results_dir=tmp_path / "r", packages=packages)["present"] == 1
+    finally:
+        for mod in [m for m in sys.modules if m.startswith(name)]:
+            del sys.modules[mod]
