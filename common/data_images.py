@@ -420,11 +420,11 @@ def list_class_folders(root: Path, extensions: tuple[str, ...]) -> tuple[list[st
 
 
 def load_image_folder(split: str, root: Path, size: tuple[int, int] | None = None,
-                      limit: int | None = None) -> ImageSet:
+                      limit: int | None = None, rgb: bool = False) -> ImageSet:
     """``root/<class>/*.png|jpg|...`` (split ``"all"``) or ``root/<split>/<class>/*`` -> ImageSet.
 
     Classes are the sub-folder names in sorted order (with split folders: the union over all of them, so labels
-    agree between splits). All-grayscale folders give C=1, otherwise images are
+    agree between splits). All-grayscale folders give C=1 (unless ``rgb``), otherwise images are
     converted to RGB (C=3). Images must share one size unless ``size=(H, W)`` is given (bilinear resize).
     """
     base = root if split in ("all", "", None) else root / split
@@ -447,7 +447,7 @@ def load_image_folder(split: str, root: Path, size: tuple[int, int] | None = Non
             raise DataError(f"limit must be a positive number of images, got {limit}")
         items = items[:limit]
     arrays = [read_image(f) for f, _ in items]
-    gray = all(a.ndim == 2 for a in arrays)
+    gray = all(a.ndim == 2 for a in arrays) and not rgb
     out = []
     for (f, _), a in zip(items, arrays):
         if not gray and a.ndim == 2:

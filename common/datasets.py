@@ -117,13 +117,14 @@ def canonical_name(name: str) -> str:
 
 
 def load_images(name: str, split: str, data_dir=None, download: bool = True, *, label_mode: str = "fine",
-                limit: int | None = None, mmap: bool = False, size: tuple[int, int] | None = None) -> ImageSet:
+                limit: int | None = None, mmap: bool = False, size: tuple[int, int] | None = None,
+                rgb: bool = False) -> ImageSet:
     """Load one split of an image dataset as an :class:`ImageSet` (uint8 (N,H,W,C) in [0,255], int64 labels).
 
     ``name``: mnist, fashion_mnist (train/test), mnist5k (all), cifar10, cifar100 (train/test;
     ``label_mode="fine"|"coarse"``), stl10 (train/test/unlabeled; ``mmap=True`` memory-maps), image_folder
-    (split = sub-folder name or "all"; ``data_dir`` is the root; ``size=(H, W)`` resizes). ``limit`` keeps the
-    first ``limit`` images.
+    (split = sub-folder name or "all"; ``data_dir`` is the root; ``size=(H, W)`` resizes; ``rgb=True`` gives
+    C=3 also for an all-grayscale folder). ``limit`` keeps the first ``limit`` images.
     """
     name = canonical_name(name)
     if name not in IMAGE_DATASETS:
@@ -140,7 +141,7 @@ def load_images(name: str, split: str, data_dir=None, download: bool = True, *, 
         return load_cifar100(split, d, download, label_mode, limit)
     if name == "stl10":
         return load_stl10(split, d, download, limit, mmap)
-    return load_image_folder(split, d, size, limit)
+    return load_image_folder(split, d, size, limit, rgb)
 
 
 def load_ucsd(data_dir=None, subset: str = "ped2", *, splits=("train", "test"), load_masks: bool = True,

@@ -8,7 +8,7 @@ Equation numbers are the paper's:
 * Eq. 5 -- :func:`nre_loss`: ``lambda1 D(R_A(X), R_A(X')) + lambda2 sum_i D(R_A(X'), R_A(X0_i))
   + lambda3 sum_i S(R_A(X'), R_A(Xinf_i))`` with ``X' = D(E_phi(X))`` and ``lambda1 + lambda2 + lambda3 = 1``.
 * Eq. 2 / Eq. 3 (the neighbour functions N and F) are look-ups, not losses: they live in
-  ``common/neighbours.py`` and are driven by :mod:`nre_tf.neighbours`.
+  ``nre_tf/neighbours.py`` and are driven by :mod:`nre_tf.trainer`.
 
 Conventions (assumptions, the paper is silent): the T terms are *summed* as Eq. 5 writes them (not averaged);
 the loss of a batch is the mean over its samples; a zero vector (possible after the ReLU) has cosine similarity 0

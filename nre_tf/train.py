@@ -34,8 +34,6 @@ flags.DEFINE_integer("n_test", None, "Test images kept (0 = all; default: the --
 
 FLAGS = flags.FLAGS
 
-DIGIT_DATASETS = ("mnist", "mnist5k", "fashion_mnist")
-
 
 def parse_lambdas(text, default):
     from common.errors import ConfigError
@@ -61,27 +59,6 @@ def config_from_flags(default_lambdas=(0.5, 0.2, 0.3)):
         n_train=FLAGS.n_train, n_test=FLAGS.n_test))
 
 
-def training_images(cfg):
-    """``(x_train uint8 (N,H,W,C), x_test or None, arch)`` for ``cfg.dataset``."""
-    from common.errors import ConfigError
-    from nre_tf import trainer
-
-    if cfg.dataset in DIGIT_DATASETS:
-        x, _, xt, _ = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test,
-                                                        cfg.seed)
-        return x, xt, "conv"
-    if cfg.dataset in ("ucsd_ped2", "ucsd"):
-        from nre_tf.table4 import training_patches
-
-        return training_patches(cfg), None, "conv"
-    if cfg.dataset == "image_folder":
-        from nre_tf.table2 import folder_images
-
-        return folder_images(cfg), None, "alexnet"
-    raise ConfigError(f"--dataset={cfg.dataset!r} is not supported by nre_tf.train; use one of "
-                      f"{', '.join(DIGIT_DATASETS)}, ucsd_ped2, image_folder")
-
-
 def run(config) -> dict:
     """Train the plain AE then NRE for ``config``; write config.json / metrics.json; export if asked."""
     import numpy as np
@@ -89,6 +66,7 @@ def run(config) -> dict:
     from common.config import write_metrics
     from common.training import start_run
     from nre_tf import trainer
+    from nre_tf.data import training_images
     from nre_tf.losses import reconstruction_error
     from nre_tf.model import to_float
 

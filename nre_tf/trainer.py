@@ -5,7 +5,7 @@
   context, split-brain) and MagNet's reformer (Table 3), with weight snapshots at chosen epochs (Table 1 reports
   40 and 100 epochs from one run).
 * :func:`make_lookup` -- N(.) and F(.) of Eq. 2-3 over the bank R_A(X_i): the k-means speed-up of Section 3.2
-  or the exact search, both from ``common/neighbours.py``.
+  or the exact search, both from ``nre_tf/neighbours.py``.
 * :func:`train_nre` -- E_phi + D initialised from a trained AE, trained with Eq. 5 (Section 3.2).
 
 Neighbour refresh schedule (README): A is frozen, so the bank R_A(X_i) and its k-means clustering are computed
@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from common import neighbours as cn
+from nre_tf import neighbours as cn
 from common.errors import ConfigError, DataError
 from common.training import fit_verbosity, shuffled_batches, standard_callbacks
 from nre_tf import networks

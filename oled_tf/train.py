@@ -109,6 +109,7 @@ def run(config: OLEDConfig) -> dict:
     import numpy as np
     import tensorflow as tf
 
+    from common.floors import floor_metrics
     from common.training import fit_verbosity, get_strategy, standard_callbacks, start_run
     from oled_tf import evaluate as ev
     from oled_tf.data import prepare
@@ -220,6 +221,9 @@ def run(config: OLEDConfig) -> dict:
 
     metrics.update(train_seconds=train_seconds, eval_seconds=eval_seconds, wall_seconds=time.time() - t_start,
                    train_images_per_second=len(data.train_x) * cfg.epochs / max(train_seconds, 1e-9))
+    # The PCA-20 floor of the same split (common/floors.py; REPORT.md's row "PCA-20 floor (ours)").
+    metrics["floor"] = floor_metrics(data.train_x, data.test_x, data.test_y, data.frame_ids, data.video_lengths,
+                                     data.video_labels, seed=cfg.seed)
     write_metrics(metrics, workdir)
     lines = [f"  {k}: AUROC {metrics['auroc'][k]:.4f}" + (f"  EER {metrics['eer'][k]:.4f}" if "eer" in metrics
                                                             else "") for k in ev.SCORES]
