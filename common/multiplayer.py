@@ -196,9 +196,9 @@ class MultiPlayerModel(keras.Model):
         if cached is not None and not force:
             self.train_function = cached
             return cached
-        fn = super().make_train_function(force=True)
-        self._step_functions[self._frozen] = fn
-        return fn
+        super().make_train_function(force=True)  # sets self.train_function (Keras returns None here)
+        self._step_functions[self._frozen] = self.train_function
+        return self.train_function
 
     # ------------------------------------------------------------------------------------------------ step
     def compute_outputs(self, data, training: bool = False) -> dict:

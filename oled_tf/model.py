@@ -159,11 +159,52 @@ class OLED(MultiPlayerModel):
         return out
 
     def serve(self, images):
-        """``serving_default``: images in [-1, 1] -> anomaly_score (s_avg), s_rec, s_mask, s_cont, mask, reconstruction."""
+        """Images (patches for UCSD) in [-1, 1] -> anomaly_score (s_avg), s_rec, s_mask, s_cont, mask,
+        reconstruction: the ``serving_default`` signature of image models, the ``patches`` one on UCSD."""
         out = self.call(images, training=False)
         scores = self.normalised_scores(out)
         return {"anomaly_score": scores["s_avg"], "s_rec": scores["s_rec"], "s_mask": scores["s_mask"],
                 "s_cont": scores["s_cont"], "mask": out["mask"], "reconstruction": out["reconstruction"]}
+
+    def serve_frames(self, frames, stride: int = 30):
+        """UCSD ``serving_default``: gray frames (B, H, W, 1) in [-1, 1] -> frame scores (B,).
+
+        The frames are cut into ``input_shape_`` patches on the grid of the evaluation (stride ``stride``, a
+        last patch snapped to the border, :func:`frame_patches`), every patch is scored as by :meth:`serve`, and
+        a frame's ``anomaly_score`` / ``s_rec`` / ``s_mask`` / ``s_cont`` is the maximum over its patches
+        (Section 4.5, as ``oled_tf.evaluate.frame_scores``); ``patch_anomaly_score`` (B, P) keeps the patches'
+        s_avg in row-major order.
+        """
+        patches, per_frame = frame_patches(frames, self.input_shape_[0], stride)
+        out = self.serve(patches)
+        b = tf.shape(frames)[0]
+        per_patch = {k: tf.reshape(out[k], tf.stack([b, per_frame])) for k in ("anomaly_score", *SCORE_NAMES)}
+        res = {k: tf.reduce_max(v, axis=1) for k, v in per_patch.items()}
+        res["patch_anomaly_score"] = per_patch["anomaly_score"]
+        return res
+
+
+def frame_patches(frames, size: int = 30, stride: int = 30):
+    """``(patches (B * P, size, size, C), P)``: every frame of (B, H, W, C) cut on the grid of
+    ``common.protocols.extract_patches`` (starts 0, stride, ... and a last one at the border when the grid
+    leaves a strip), frame-major then row-major, as TensorFlow ops (any H, W >= size)."""
+    frames = tf.convert_to_tensor(frames, tf.float32)
+    shape = tf.shape(frames)
+
+    def starts(length):
+        grid = tf.range(0, length - size + 1, stride)
+        last = tf.reshape(length - size, [1])
+        return tf.concat([grid, last[: tf.cast(grid[-1] < last[0], tf.int32)]], 0)
+
+    rows, cols = starts(shape[1]), starts(shape[2])
+    nr, nc = tf.size(rows), tf.size(cols)
+    offsets = tf.range(size)
+    p = tf.gather(frames, tf.reshape(rows[:, None] + offsets[None, :], [-1]), axis=1)  # (B, nr*size, W, C)
+    p = tf.gather(p, tf.reshape(cols[:, None] + offsets[None, :], [-1]), axis=2)       # (B, nr*size, nc*size, C)
+    channels = frames.shape[-1]
+    p = tf.reshape(p, tf.stack([-1, nr, size, nc, size, channels]))
+    p = tf.transpose(p, [0, 1, 3, 2, 4, 5])
+    return tf.reshape(p, [-1, size, size, channels]), nr * nc
 
 
 class MaskUpdateSchedule(FreezeSchedule):
