@@ -230,7 +230,12 @@ class MultiPlayerModel(keras.Model):
         for p, tape, vs, loss in zip(active, tapes, variables, scaled):
             p.optimizer.apply(tape.gradient(loss, vs), vs)
         self._update_trackers(outputs, local_n)
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras reduces the logs of a multi-worker step with strategy.reduce("MEAN", v, axis=0), which
+            # fails on scalars: hand over shape (1,) values (identical on every replica, see _update_trackers).
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def _regularisation(self, player: Player) -> list:
         """Float32 regularisation losses (``layer.losses``) of the player's networks."""
@@ -249,6 +254,14 @@ class MultiPlayerModel(keras.Model):
             values = summed[:-1] / weight
         for i, tracker in enumerate(self._trackers):
             tracker.update_state(values[i], sample_weight=weight)
+
+
+def _multi_worker(strategy) -> bool:
+    """True for a MultiWorkerMirroredStrategy whose cluster has more than one task."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return False
+    return sum(len(tasks) for tasks in resolver.cluster_spec().as_dict().values()) > 1
 
 
 class FreezeSchedule(keras.callbacks.Callback):
