@@ -46,7 +46,14 @@ def set_precision(precision: str) -> None:
 
 
 def get_strategy(name: str = "default"):
-    """A ``tf.distribute`` strategy: default (one device), mirrored (local GPUs) or multi_worker (TF_CONFIG)."""
+    """A ``tf.distribute`` strategy: default (one device), mirrored (local GPUs) or multi_worker (TF_CONFIG).
+
+    Create it at the start of a run, before the models (and, for multi_worker, before other TensorFlow work);
+    models, optimizers and metrics are then built inside ``strategy.scope()``. Custom training steps follow
+    :mod:`common.multiplayer`.
+    """
+    import json
+
     import tensorflow as tf
 
     if name == "default":
@@ -57,8 +64,52 @@ def get_strategy(name: str = "default"):
         if "TF_CONFIG" not in os.environ:
             raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable describing the "
                               "cluster (see tf.distribute.MultiWorkerMirroredStrategy)")
+        try:
+            spec = json.loads(os.environ["TF_CONFIG"])
+            spec["cluster"], spec["task"]["type"], spec["task"]["index"]  # noqa: B018 (presence check)
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError("TF_CONFIG must be JSON like {\"cluster\": {\"worker\": [\"host:port\", ...]}, "
+                              "\"task\": {\"type\": \"worker\", \"index\": 0}}") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"unknown --strategy={name!r}; use default, mirrored or multi_worker")
+
+
+def is_chief(strategy=None) -> bool:
+    """True on the worker that writes results: always, except under multi-worker training, where the chief is
+    the task of type ``chief`` or, when the cluster has none, worker 0 (the TensorFlow convention)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type in (None, "chief"):
+        return True
+    return task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def for_this_worker(config, strategy):
+    """``config`` for the chief; for another worker of a multi-worker run, a copy whose ``workdir`` is a fresh
+    temporary folder (checkpoints, logs and metrics of its own, deleted by the caller) and without an
+    ``export_dir``, so that only the chief writes results and the export. Returns ``(config, temporary dir or
+    None)``."""
+    import dataclasses
+    import tempfile
+
+    if is_chief(strategy):
+        return config, None
+    tmp = tempfile.mkdtemp(prefix=f"worker{strategy.cluster_resolver.task_id}_")
+    return dataclasses.replace(config, workdir=tmp, export_dir=None), tmp
+
+
+def weights_digest(model) -> str:
+    """SHA-256 (first 16 hex digits) of a model's weights, in order: equal digests = identical weights."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()[:16]
 
 
 def resolve_jit_compile(value, strategy_name: str = "default", deterministic: bool = True):

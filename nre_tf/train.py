@@ -60,11 +60,28 @@ def config_from_flags(default_lambdas=(0.5, 0.2, 0.3)):
 
 
 def run(config) -> dict:
-    """Train the plain AE then NRE for ``config``; write config.json / metrics.json; export if asked."""
+    """Train the plain AE then NRE for ``config``; write config.json / metrics.json; export if asked.
+
+    Under ``--strategy=multi_worker`` only the chief writes into ``workdir`` and ``export_dir``; the other
+    workers write into a temporary folder that is deleted at the end."""
+    import shutil
+
+    from common.training import for_this_worker, get_strategy
+
+    strategy = get_strategy(config.strategy)
+    config, worker_tmp = for_this_worker(config, strategy)
+    try:
+        return _run(config, strategy)
+    finally:
+        if worker_tmp:
+            shutil.rmtree(worker_tmp, ignore_errors=True)
+
+
+def _run(config, strategy) -> dict:
     import numpy as np
 
     from common.config import write_metrics
-    from common.training import start_run
+    from common.training import start_run, weights_digest
     from nre_tf import trainer
     from nre_tf.data import training_images
     from nre_tf.losses import reconstruction_error
@@ -76,13 +93,14 @@ def run(config) -> dict:
     kind = "ae"
     ae, nets, ae_s = trainer.train_autoencoder(kind, x, cfg.ae_epochs, cfg.batch_size, workdir / "ae",
                                                lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
-                                               resume=cfg.resume, arch=arch)
+                                               resume=cfg.resume, arch=arch, strategy=strategy)
     nre, info = trainer.train_nre(nets["encoder"], nets["decoder"], nets["encoder"], x, cfg.lambdas, cfg.T,
                                   cfg.epochs, cfg.batch_size, workdir / "nre", lr=cfg.lr, clusters=cfg.clusters,
                                   exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
-                                  resume=cfg.resume)
+                                  resume=cfg.resume, strategy=strategy)
     nre.save_weights(str(workdir / "nre.weights.h5"))
-    metrics = {"dataset": cfg.dataset, "n_train": int(len(x)), "ae_train_seconds": ae_s, "nre": info}
+    metrics = {"dataset": cfg.dataset, "n_train": int(len(x)), "ae_train_seconds": ae_s, "nre": info,
+               "weights_digest": weights_digest(nre)}
     if xt is not None:
         for name, m in (("ae", ae), ("nre", nre)):
             rec = trainer.reconstruct(m, xt)

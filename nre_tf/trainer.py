@@ -20,6 +20,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from nre_tf import neighbours as cn
 from common.errors import ConfigError, DataError
@@ -112,19 +113,21 @@ def build_autoencoder_model(kind: str, input_shape, latent_dim: int = 128, seed:
 
 def train_autoencoder(kind: str, x, epochs: int, batch_size: int, workdir, lr: float = 1e-4,
                       latent_dim: int = 128, seed: int = 0, snapshot_epochs=(), resume: bool = True,
-                      arch: str = "conv"):
+                      arch: str = "conv", strategy=None):
     """Train AE ``kind`` on uint8/float images ``x`` for ``epochs``; returns ``(model, nets, seconds)``.
 
     ``snapshot_epochs``: epochs after which the sub-network weights are saved (see :func:`load_snapshot`).
-    MagNet's reformer uses its own learning rate (1e-3) whatever ``lr`` says.
+    MagNet's reformer uses its own learning rate (1e-3) whatever ``lr`` says. ``strategy``: the
+    ``tf.distribute`` strategy whose scope holds the model (default: the current one).
     """
     from nre_tf.model import to_float
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    model, nets = build_autoencoder_model(kind, tuple(x.shape[1:]), latent_dim, seed, arch)
-    model.compile(optimizer=keras.optimizers.Adam(MAGNET_LR if kind == "magnet" else lr))
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model, nets = build_autoencoder_model(kind, tuple(x.shape[1:]), latent_dim, seed, arch)
+        model.compile(optimizer=keras.optimizers.Adam(MAGNET_LR if kind == "magnet" else lr))
     xf = to_float(x)
     model(xf[:2])  # build
     cbs = standard_callbacks(workdir, resume=resume, tensorboard=False)
@@ -169,21 +172,23 @@ def make_lookup(bank, T: int, clusters: int = 0, exact: bool = False, seed: int 
 
 def train_nre(encoder, decoder, sim_encoder, x, lambdas, T: int, epochs: int, batch_size: int, workdir,
               lr: float = 1e-4, clusters: int = 0, exact: bool = False, refresh_every: int = 1, seed: int = 0,
-              resume: bool = True):
+              resume: bool = True, strategy=None):
     """Section 3.2: train copies of (encoder, decoder) with Eq. 5 in the space of the frozen ``sim_encoder``.
 
     ``encoder`` / ``decoder`` are copied (the trained AE stays untouched) and become E_phi and D;
     ``sim_encoder`` (A) is copied and frozen. Returns ``(nre_model, info)``; ``info`` holds the lookup
-    kind, K, the k-means fit time and the time of every neighbour refresh.
+    kind, K, the k-means fit time and the time of every neighbour refresh. ``strategy``: as in
+    :func:`train_autoencoder`.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    enc, dec = networks.clone_autoencoder(encoder, decoder)
-    sim = keras.models.clone_model(sim_encoder)
-    sim.set_weights(sim_encoder.get_weights())
-    model = NREModel(enc, dec, sim, lambdas=lambdas)
-    model.compile(optimizer=keras.optimizers.Adam(lr))
+    with (strategy or tf.distribute.get_strategy()).scope():
+        enc, dec = networks.clone_autoencoder(encoder, decoder)
+        sim = keras.models.clone_model(sim_encoder)
+        sim.set_weights(sim_encoder.get_weights())
+        model = NREModel(enc, dec, sim, lambdas=lambdas)
+        model.compile(optimizer=keras.optimizers.Adam(lr))
     # The bank R_A(X_i) of all training samples: fixed, A is frozen.
     bank = predict_batched(sim, x, 256)
     if len(bank) < T + 2:
