@@ -138,8 +138,12 @@ def _finished(path: Path, job: Job) -> dict | None:
     return res
 
 
-def run_job(job: Job, scale: str, results_dir: Path, data_dir: Path | None, force: bool) -> str:
-    """Run one job unless finished; return 'cached', 'done' or 'skipped'."""
+def run_job(job: Job, scale: str, results_dir: Path, data_dir: Path | None, force: bool,
+            forced: set | None = None) -> str:
+    """Run one job unless finished; return 'cached', 'done' or 'skipped'. With ``force`` the job's workdir is
+    moved aside first (``<workdir>/stale-<time>/``, :func:`common.run_identity.move_aside`) so the job really
+    recomputes instead of resuming old checkpoints; ``forced`` holds the workdirs already renewed in this
+    invocation, so jobs sharing a workdir (a table re-reading another's run) train it once."""
     path = result_path(results_dir, scale, job.table, job.name)
     if path.exists() and not force:
         res = _finished(path, job)
@@ -148,6 +152,14 @@ def run_job(job: Job, scale: str, results_dir: Path, data_dir: Path | None, forc
             return "cached"
         print(f"note {job.key}: {path} does not match the job's cells; running it again", flush=True)
     workdir = Path(results_dir) / "runs" / scale / (job.workdir_name or f"{job.table}/{job.name}")
+    if force and (forced is None or workdir not in forced):
+        from common.run_identity import move_aside
+
+        moved = move_aside(workdir)
+        if moved is not None:
+            print(f"note {job.key}: --force: moved the previous contents of {workdir} to {moved}", flush=True)
+        if forced is not None:
+            forced.add(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     datasets = job.needed_datasets()
     print(f"run  {job.key} (scale={scale}, datasets: {', '.join(datasets)})", flush=True)
@@ -192,6 +204,7 @@ def run(scale: str, only: str | None = None, results_dir: Path = DEFAULT_RESULTS
     selection = Selection(only)
     results_dir = Path(results_dir)
     counts = {"done": 0, "cached": 0, "skipped": 0, "not_run": 0}
+    forced: set[Path] = set()
     try:
         for paper in PAPERS:
             tables = [t for t in all_tables().values() if t.paper == paper and selection.table(t)]
@@ -214,7 +227,7 @@ def run(scale: str, only: str | None = None, results_dir: Path = DEFAULT_RESULTS
                     counts["not_run"] += 1
                     continue
                 for job in table_jobs:
-                    counts[run_job(job, scale, results_dir, data_dir, force)] += 1
+                    counts[run_job(job, scale, results_dir, data_dir, force, forced)] += 1
     finally:
         path = write_report(results_dir)
         print(f"report: {path}", flush=True)
@@ -235,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results_dir", default=str(DEFAULT_RESULTS_DIR), help="default: <repo>/results")
     parser.add_argument("--data_dir", default=None,
                         help="dataset root passed to the jobs (default: $REPRO_DATA_DIR or <repo>/data)")
-    parser.add_argument("--force", action="store_true", help="run jobs again even when a result exists")
+    parser.add_argument("--force", action="store_true", help="run jobs again even when a result exists, from "
+                        "scratch (their old workdirs are moved aside, not resumed)")
     args = parser.parse_args(argv)
     run(args.scale, args.only, Path(args.results_dir), Path(args.data_dir) if args.data_dir else None, args.force)
 

@@ -86,6 +86,7 @@ def run(config) -> dict:
     import numpy as np
 
     from common.config import write_metrics
+    from common.run_identity import save_frozen_weights
     from common.training import start_run
     from nre_tf import trainer
     from nre_tf.losses import reconstruction_error
@@ -102,7 +103,9 @@ def run(config) -> dict:
                                   cfg.epochs, cfg.batch_size, workdir / "nre", lr=cfg.lr, clusters=cfg.clusters,
                                   exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
                                   resume=cfg.resume)
-    nre.save_weights(str(workdir / "nre.weights.h5"))
+    # For a later stage: common.run_identity.load_frozen_weights(workdir, model, "nre" | "ae").
+    save_frozen_weights(workdir, "ae", ae)
+    save_frozen_weights(workdir, "nre", nre)
     metrics = {"dataset": cfg.dataset, "n_train": int(len(x)), "ae_train_seconds": ae_s, "nre": info}
     if xt is not None:
         for name, m in (("ae", ae), ("nre", nre)):

@@ -110,7 +110,8 @@ def run(config: OLEDConfig) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from common.training import fit_verbosity, get_strategy, standard_callbacks, start_run
+    from common.run_identity import save_frozen_weights
+    from common.training import epoch_batches, fit_resumable, get_strategy, num_batches, start_run
     from oled_tf import evaluate as ev
     from oled_tf.data import prepare
     from oled_tf.model import MaskUpdateSchedule
@@ -124,9 +125,6 @@ def run(config: OLEDConfig) -> dict:
 
     with get_strategy(cfg.strategy).scope():
         model = build_model(cfg, data.kind)
-    ds = (tf.data.Dataset.from_tensor_slices(data.train_x)
-          .shuffle(len(data.train_x), seed=cfg.seed, reshuffle_each_iteration=True)
-          .batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
     recal_x = None
     if cfg.bn_recalibration:
         rng = np.random.default_rng(cfg.seed + 7)
@@ -139,9 +137,13 @@ def run(config: OLEDConfig) -> dict:
         callbacks.append(selection)
     if cfg.mask == "learned":
         callbacks.append(MaskUpdateSchedule(cfg.mask_update_every))
-    callbacks += standard_callbacks(workdir, resume=cfg.resume)
     t_fit = time.time()
-    history = model.fit(ds, epochs=cfg.epochs, callbacks=callbacks, verbose=fit_verbosity())
+    # Exact resume: the checkpoint holds weights, both optimizers, the RNG state and the selection state, and
+    # epoch e's batches depend on (seed, e) only (common/training.py).
+    history = fit_resumable(
+        model, lambda first: epoch_batches(data.train_x, cfg.batch_size, cfg.seed, first, cfg.epochs),
+        epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(data.train_x), cfg.batch_size),
+        callbacks=callbacks, stateful=[selection] if selection else [], resume=cfg.resume)
     train_seconds = time.time() - t_fit
 
     # Evaluate: the last epoch, and each score at its own best validation epoch (Section 4.1, notes 4.4).
@@ -182,7 +184,7 @@ def run(config: OLEDConfig) -> dict:
                       f"outliers)" if selection else "last epoch"),
         "val_auroc_best": dict(selection.best) if selection else None,
         "bn_recalibration": bool(cfg.bn_recalibration),
-        "final_losses": {k: float(v[-1]) for k, v in history.history.items()} if history.history else {},
+        "final_losses": dict(history[-1]) if history else {},
     }
     if "eer" in selected:
         metrics["eer"], metrics["eer_last_epoch"] = selected["eer"], last["eer"]
@@ -219,6 +221,8 @@ def run(config: OLEDConfig) -> dict:
         metrics["export"] = {"path": str(path), "max_abs_diff_fresh_process": diffs}
         print(f"exported {path} (fresh-process check passed)", flush=True)
 
+    # The evaluated network, for a later stage: common.run_identity.load_frozen_weights(workdir, model, "oled").
+    save_frozen_weights(workdir, "oled", model)
     metrics.update(train_seconds=train_seconds, eval_seconds=eval_seconds, wall_seconds=time.time() - t_start,
                    train_images_per_second=len(data.train_x) * cfg.epochs / max(train_seconds, 1e-9))
     write_metrics(metrics, workdir)
