@@ -107,17 +107,20 @@ def _evaluate_state(model, cfg, data) -> tuple[dict, dict, dict]:
 
 def run(config: OLEDConfig) -> dict:
     """Train, select, evaluate, draw and (optionally) export one OLED run; returns the metrics dict."""
+    from common.training import start_run
+
+    t_start = time.time()
+    cfg, workdir = start_run(config)  # before the heavy imports: a refused --workdir answers at once
+
     import numpy as np
     import tensorflow as tf
 
     from common.run_identity import save_frozen_weights
-    from common.training import epoch_batches, fit_resumable, get_strategy, num_batches, start_run
+    from common.training import epoch_batches, fit_resumable, get_strategy, num_batches
     from oled_tf import evaluate as ev
     from oled_tf.data import prepare
     from oled_tf.model import MaskUpdateSchedule
 
-    t_start = time.time()
-    cfg, workdir = start_run(config)
     data = prepare(cfg)
     print(f"OLED {cfg.dataset} class {cfg.normal_class} scale {cfg.scale}: {len(data.train_x)} training images, "
           f"{len(data.val_x)} validation, {len(data.test_x)} test; {cfg.epochs} epochs of batch {cfg.batch_size}; "

@@ -142,10 +142,14 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     # w <- w - lr * 2x(wx - y) with lr * x^2 = 10: the error grows 19x per step and overflows after ~30 steps.
     x = np.ones((16, 1), np.float32)
     y = np.zeros((16, 1), np.float32)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones",
-                                                                     use_bias=False)])
-    model.compile(keras.optimizers.SGD(5.0), "mse")
+
+    def linear():
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones",
+                                                                         use_bias=False)])
+        model.compile(keras.optimizers.SGD(5.0), "mse")
+        return model
+
+    model = linear()
     with pytest.raises(NonFiniteLoss) as e:
         fit_resumable(model, lambda first: epoch_batches((x, y), 4, 0, first, 40), epochs=40, workdir=tmp_path,
                       steps_per_epoch=4, tensorboard=False, verbose=0)
@@ -156,6 +160,17 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert f"in epoch {last_epoch + 1};" in msg
     assert all(np.isfinite(h["loss"]) for h in json.loads((kept[0] / "state.json").read_text())["history"])
     assert not (tmp_path / "metrics.json").exists()
+
+    # Non-finite from the first epoch inside a run: one line, and nothing that looks like a run is left
+    # (config.json / identity.json are written with the first checkpoint, which never came).
+    work = tmp_path / "run"
+    ri.prepare_workdir(_cfg(work))
+    y_bad = np.full((16, 1), np.inf, np.float32)
+    with pytest.raises(NonFiniteLoss, match="in epoch 1; no checkpoint was written"):
+        fit_resumable(linear(), lambda first: epoch_batches((x, y_bad), 4, 0, first, 2), epochs=2, workdir=work,
+                      steps_per_epoch=4, tensorboard=False, verbose=0)
+    for name in ("metrics.json", "config.json", "identity.json", "checkpoint"):
+        assert not (work / name).exists(), name
 
 
 def test_resume_restores_rng_state(tmp_path):
