@@ -46,7 +46,7 @@ flags.DEFINE_integer("epochs", None, "Training epochs (default: the --scale pres
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the --scale preset).")
 flags.DEFINE_integer("seed", 0, "Random seed (Python, NumPy, TensorFlow, data splits).")
 flags.DEFINE_string("workdir", None, "Output folder: config.json, metrics.json, checkpoints, logs, figures "
-                    "(default: runs/<method>_<dataset>_<class>_<scale>).")
+                    "(default: runs/<method>_<dataset>_class<c>_<scale>_<config hash>).")
 flags.DEFINE_enum("scale", "quick", SCALES, "smoke: seconds, for tests; quick: minutes on a CPU with real data; "
                   "paper: the paper's exact settings (a GPU).")
 flags.DEFINE_string("export_dir", None, "If set, export a SavedModel to <export_dir>/<model_name>/<version>/.")
@@ -57,11 +57,13 @@ flags.DEFINE_enum("precision", "float32", PRECISIONS, "Keras dtype policy; mixed
 flags.DEFINE_enum("jit_compile", "auto", ("auto", "true", "false"), "XLA compilation of the train step.")
 flags.DEFINE_boolean("resume", True, "Resume from the last checkpoint in --workdir if there is one.")
 flags.DEFINE_boolean("deterministic", True, "Enable TensorFlow op determinism (slower on GPU).")
+flags.DEFINE_boolean("force", False, "Start fresh even when --workdir holds another configuration's run: its "
+                     "contents are moved aside into <workdir>/stale-<time>/ (see common/run_identity.py).")
 
 FLAGS = flags.FLAGS
 
 COMMON_FLAGS = ("dataset", "data_dir", "normal_class", "epochs", "batch_size", "seed", "workdir", "scale",
-                "export_dir", "strategy", "precision", "jit_compile", "resume", "deterministic")
+                "export_dir", "strategy", "precision", "jit_compile", "resume", "deterministic", "force")
 
 
 def common_values() -> dict:

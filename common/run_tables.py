@@ -160,9 +160,22 @@ def seed_workdir(results_dir: Path, scale: str, job: Job, seed: int | None) -> P
     return Path(results_dir) / "runs" / scale / (name if not seed else f"{name}-seed{seed}")
 
 
-def _run_once(job: Job, scale: str, results_dir: Path, data_dir: Path | None, seed: int | None):
-    """One call of ``job.run`` (with ``seed`` unless None); returns (JobResult, wall seconds, workdir)."""
+def _run_once(job: Job, scale: str, results_dir: Path, data_dir: Path | None, seed: int | None,
+              force: bool = False, forced: set | None = None):
+    """One call of ``job.run`` (with ``seed`` unless None); returns (JobResult, wall seconds, workdir). With
+    ``force`` the job's workdir is moved aside first (``<workdir>/stale-<time>/``,
+    :func:`common.run_identity.move_aside`) so the job really recomputes instead of resuming old checkpoints;
+    ``forced`` holds the workdirs already renewed in this invocation, so jobs sharing a workdir (a table
+    re-reading another's run) train it once."""
     workdir = seed_workdir(results_dir, scale, job, seed)
+    if force and (forced is None or workdir not in forced):
+        from common.run_identity import move_aside
+
+        moved = move_aside(workdir)
+        if moved is not None:
+            print(f"note {job.key}: --force: moved the previous contents of {workdir} to {moved}", flush=True)
+        if forced is not None:
+            forced.add(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     out = job.run(scale, workdir, data_dir) if seed is None else job.run(scale, workdir, data_dir, seed=seed)
@@ -173,7 +186,7 @@ def _run_once(job: Job, scale: str, results_dir: Path, data_dir: Path | None, se
 
 
 def run_job(job: Job, scale: str, results_dir: Path, data_dir: Path | None, force: bool,
-            seeds: tuple[int, ...] | None = None) -> str:
+            seeds: tuple[int, ...] | None = None, forced: set | None = None) -> str:
     """Run one job unless finished; return 'cached', 'done' or 'skipped'.
 
     ``seeds`` (``--seeds``): run the job once per seed that the stored result lacks (all with ``force``) and
@@ -208,7 +221,7 @@ def run_job(job: Job, scale: str, results_dir: Path, data_dir: Path | None, forc
         shown_seed = "" if seed is None or (not seeds and len(todo) == 1) else f", seed={seed}"
         print(f"run  {job.key} (scale={scale}{shown_seed}, datasets: {', '.join(datasets)})", flush=True)
         try:
-            runs[seed] = _run_once(job, scale, results_dir, data_dir, seed)
+            runs[seed] = _run_once(job, scale, results_dir, data_dir, seed, force, forced)
         except DataError as e:
             print(f"skip {job.key}: {e}", flush=True)
             return "skipped"
@@ -277,6 +290,7 @@ def run(scale: str, only: str | None = None, results_dir: Path = DEFAULT_RESULTS
     selection = Selection(only)
     results_dir = Path(results_dir)
     counts = {"done": 0, "cached": 0, "skipped": 0, "not_run": 0}
+    forced: set[Path] = set()
     try:
         for paper in PAPERS:
             tables = [t for t in all_tables().values() if t.paper == paper and selection.table(t)]
@@ -299,7 +313,7 @@ def run(scale: str, only: str | None = None, results_dir: Path = DEFAULT_RESULTS
                     counts["not_run"] += 1
                     continue
                 for job in table_jobs:
-                    counts[run_job(job, scale, results_dir, data_dir, force, seeds)] += 1
+                    counts[run_job(job, scale, results_dir, data_dir, force, seeds, forced)] += 1
     finally:
         path = write_report(results_dir)
         print(f"report: {path}", flush=True)
@@ -335,7 +349,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results_dir", default=str(DEFAULT_RESULTS_DIR), help="default: <repo>/results")
     parser.add_argument("--data_dir", default=None,
                         help="dataset root passed to the jobs (default: $REPRO_DATA_DIR or <repo>/data)")
-    parser.add_argument("--force", action="store_true", help="run jobs again even when a result exists")
+    parser.add_argument("--force", action="store_true", help="run jobs again even when a result exists, from "
+                        "scratch (their old workdirs are moved aside, not resumed)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds, e.g. 0,1,2: run each job once per seed (the ones a stored "
                              "result lacks) and report mean ± sd (default: each job's own seed)")

@@ -226,17 +226,21 @@ def to_float(x) -> np.ndarray:
 class NeighbourBatches(keras.utils.PyDataset):
     """Batches ``(x, bank[near_idx], bank[far_idx])`` for :meth:`NREModel.train_step`.
 
-    ``near_idx`` / ``far_idx`` (N, T) are replaced in place by :class:`NeighbourRefresh`; the order of the
-    samples is reshuffled (seeded) every epoch.
+    ``near_idx`` / ``far_idx`` (N, T) are replaced in place by :class:`NeighbourRefresh`; epoch ``e`` visits
+    the samples in the order of a permutation of ``(seed, e)`` only (set by :meth:`set_epoch`), so a resumed run
+    sees the batches of an uninterrupted one.
     """
 
     def __init__(self, x, bank, near_idx, far_idx, batch_size: int, seed: int = 0, shuffle: bool = True):
         super().__init__()
         self.x, self.bank = x, np.asarray(bank, np.float32)
         self.near_idx, self.far_idx = np.asarray(near_idx), np.asarray(far_idx)
-        self.batch_size, self.shuffle = int(batch_size), shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        self.batch_size, self.shuffle, self.seed = int(batch_size), shuffle, int(seed)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.order = (np.random.default_rng([self.seed, int(epoch)]).permutation(len(self.x)) if self.shuffle
+                      else np.arange(len(self.x)))
 
     def __len__(self):
         return int(np.ceil(len(self.x) / self.batch_size))
@@ -245,22 +249,21 @@ class NeighbourBatches(keras.utils.PyDataset):
         idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
         return (to_float(self.x[idx]), self.bank[self.near_idx[idx]], self.bank[self.far_idx[idx]])
 
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.order = self.rng.permutation(len(self.x))
-
 
 class NeighbourRefresh(keras.callbacks.Callback):
-    """Recompute N(X') and F(X') (Eq. 2-3) for every training sample every ``every`` epochs.
+    """Recompute N(X') and F(X') (Eq. 2-3) for every training sample every ``every`` epochs, and set the
+    epoch's sample order of ``data``.
 
     ``lookup(query_latents, query_ids) -> (near_idx, far_idx)`` is the neighbour search (k-means or exact).
-    The refresh times are appended to ``self.seconds``.
+    The refresh times are appended to ``self.seconds``. The current indices are the callback's checkpoint
+    state (``get_state`` / ``set_state``), so a run resumed between two refreshes uses the same neighbours.
     """
 
     def __init__(self, data: NeighbourBatches, lookup, every: int = 1, batch_size: int = 256):
         super().__init__()
         self.data, self.lookup, self.every, self.batch_size = data, lookup, max(1, int(every)), batch_size
         self.seconds: list[float] = []
+        self._have_indices = False
 
     def refresh(self):
         import time
@@ -271,13 +274,17 @@ class NeighbourRefresh(keras.callbacks.Callback):
                             self.data.x, self.batch_size)
         near, far = self.lookup(q, np.arange(len(q)))
         self.data.near_idx, self.data.far_idx = np.asarray(near), np.asarray(far)
+        self._have_indices = True
         self.seconds.append(time.perf_counter() - t0)
 
-    def on_train_begin(self, logs=None):
-        # Place this callback after BackupAndRestore so that a resumed run looks up with the restored weights.
-        self._started = False
+    def get_state(self) -> dict:
+        return {"near_idx": np.asarray(self.data.near_idx), "far_idx": np.asarray(self.data.far_idx)}
+
+    def set_state(self, state: dict) -> None:
+        self.data.near_idx, self.data.far_idx = np.asarray(state["near_idx"]), np.asarray(state["far_idx"])
+        self._have_indices = True
 
     def on_epoch_begin(self, epoch, logs=None):
-        if not self._started or epoch % self.every == 0:
+        self.data.set_epoch(epoch)
+        if not self._have_indices or epoch % self.every == 0:
             self.refresh()
-        self._started = True

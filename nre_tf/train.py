@@ -81,6 +81,7 @@ def _run(config, strategy) -> dict:
     import numpy as np
 
     from common.config import write_metrics
+    from common.run_identity import save_frozen_weights
     from common.training import start_run, weights_digest
     from nre_tf import trainer
     from nre_tf.data import training_images
@@ -98,7 +99,9 @@ def _run(config, strategy) -> dict:
                                   cfg.epochs, cfg.batch_size, workdir / "nre", lr=cfg.lr, clusters=cfg.clusters,
                                   exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
                                   resume=cfg.resume, strategy=strategy)
-    nre.save_weights(str(workdir / "nre.weights.h5"))
+    # For a later stage: common.run_identity.load_frozen_weights(workdir, model, "nre" | "ae").
+    save_frozen_weights(workdir, "ae", ae)
+    save_frozen_weights(workdir, "nre", nre)
     metrics = {"dataset": cfg.dataset, "n_train": int(len(x)), "ae_train_seconds": ae_s, "nre": info,
                "weights_digest": weights_digest(nre)}
     if xt is not None:

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from nre_tf import neighbours as cn
 from common.errors import ConfigError, DataError
-from common.training import fit_verbosity, shuffled_batches, standard_callbacks
+from common.training import epoch_batches, fit_resumable, num_batches
 from nre_tf import networks
 from nre_tf.config import auto_clusters
 from nre_tf.model import (AutoEncoder, NeighbourBatches, NeighbourRefresh, NREModel, SplitBrainAE,
@@ -130,11 +130,13 @@ def train_autoencoder(kind: str, x, epochs: int, batch_size: int, workdir, lr: f
         model.compile(optimizer=keras.optimizers.Adam(MAGNET_LR if kind == "magnet" else lr))
     xf = to_float(x)
     model(xf[:2])  # build
-    cbs = standard_callbacks(workdir, resume=resume, tensorboard=False)
-    cbs.append(_Snapshot(nets, list(snapshot_epochs) + [epochs], workdir))
     t0 = time.perf_counter()
-    model.fit(shuffled_batches(xf, batch_size, seed), epochs=epochs, shuffle=False, callbacks=cbs,
-              verbose=fit_verbosity())
+    # Exact resume (common/training.py): epoch e's order depends on (seed, e) only; the checkpoint holds the
+    # optimizer and the corruption's RNG state.
+    fit_resumable(model, lambda first: epoch_batches(xf, batch_size, seed, first, epochs), epochs=epochs,
+                  workdir=workdir, steps_per_epoch=num_batches(len(xf), batch_size),
+                  callbacks=[_Snapshot(nets, list(snapshot_epochs) + [epochs], workdir)], resume=resume,
+                  tensorboard=False)
     return model, nets, time.perf_counter() - t0
 
 
@@ -198,9 +200,11 @@ def train_nre(encoder, decoder, sim_encoder, x, lambdas, T: int, epochs: int, ba
     data = NeighbourBatches(x, bank, placeholder, placeholder, batch_size, seed=seed)
     refresh = NeighbourRefresh(data, lookup, every=refresh_every)
     model(np.zeros((2, *x.shape[1:]), np.float32))  # build before fit / export
-    cbs = standard_callbacks(workdir, resume=resume, tensorboard=False) + [refresh]
     t0 = time.perf_counter()
-    model.fit(data, epochs=epochs, callbacks=cbs, verbose=fit_verbosity())
+    # The refresh's neighbour indices are part of the checkpoint, so a run resumed between two refreshes
+    # (refresh_every > 1) trains on the same neighbours as an uninterrupted one.
+    fit_resumable(model, data, epochs=epochs, workdir=workdir, callbacks=[refresh], stateful=[refresh],
+                  resume=resume, tensorboard=False)
     info = {k: v for k, v in info.items() if k != "kmeans"}
     info.update(train_seconds=time.perf_counter() - t0, refresh_seconds=list(refresh.seconds))
     return model, info

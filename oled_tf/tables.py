@@ -7,7 +7,8 @@ seed and calls :func:`oled_tf.train.run`; cell values are the AUROC (and EER) fr
 * ``oled.table2/class<c>``: CIFAR-10, OCGAN protocol 2.
 * ``oled.table3/ped2``: UCSD Ped2, 30x30 patches, frame-level AUROC and EER.
 * ``oled.table4/cae_class<c>``: the context auto-encoder (same R, random 10x10 square); ``oled.table4/
-  oled_class<c>`` re-reads the Table 1 runs (shared workdir: the finished run is resumed and re-evaluated).
+  oled_class<c>`` re-reads the Table 1 runs (shared workdir: the finished run is resumed and re-evaluated; its
+  run identity must match, and ``run_all.sh --force`` renews the shared workdir once, see common/run_tables.py).
 * ``oled.table5/class8``: the mask generator of the Table 1 digit-8 run as a segmenter (pixel AUROC).
 * Tables 1, 4 and 5 again on ``mnist5k`` and ``fashion_mnist`` (jobs ``<dataset>_class<c>`` ...), registered as
   dataset variants: the report shows them in a sub-table "ours on <dataset>" beside the paper's MNIST values.
@@ -30,7 +31,7 @@ def _config(dataset, scale, workdir, data_dir, seed, **kw):
     from oled_tf.config import OLEDConfig
 
     return OLEDConfig(dataset=dataset, scale=scale, workdir=str(workdir), seed=seed,
-                      data_dir=None if data_dir is None else str(data_dir), resume=True, **kw)
+                      data_dir=None if data_dir is None else str(data_dir), **kw)
 
 
 def _run(dataset, scale, workdir, data_dir, seed, **kw) -> dict:

@@ -182,17 +182,21 @@ def run(config: OLEDConfig) -> dict:
 
 
 def _run(config: OLEDConfig, strategy) -> dict:
+    from common.training import start_run
+
+    t_start = time.time()
+    cfg, workdir = start_run(config)
+
     import numpy as np
     import tensorflow as tf
 
     from common.floors import floor_metrics
-    from common.training import fit_verbosity, standard_callbacks, start_run, weights_digest
+    from common.run_identity import save_frozen_weights
+    from common.training import epoch_batches, fit_resumable, num_batches, weights_digest
     from oled_tf import evaluate as ev
     from oled_tf.data import prepare
     from oled_tf.model import MaskUpdateSchedule
 
-    t_start = time.time()
-    cfg, workdir = start_run(config)
     data = prepare(cfg)
     print(f"OLED {cfg.dataset} class {cfg.normal_class} scale {cfg.scale}: {len(data.train_x)} training images, "
           f"{len(data.val_x)} validation, {len(data.test_x)} test; {cfg.epochs} epochs of batch {cfg.batch_size}; "
@@ -200,9 +204,6 @@ def _run(config: OLEDConfig, strategy) -> dict:
 
     with strategy.scope():
         model = build_model(cfg, data.kind)
-    ds = (tf.data.Dataset.from_tensor_slices(data.train_x)
-          .shuffle(len(data.train_x), seed=cfg.seed, reshuffle_each_iteration=True)
-          .batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
     recal_x = None
     if cfg.bn_recalibration:
         rng = np.random.default_rng(cfg.seed + 7)
@@ -215,9 +216,13 @@ def _run(config: OLEDConfig, strategy) -> dict:
         callbacks.append(selection)
     if cfg.mask == "learned":
         callbacks.append(MaskUpdateSchedule(cfg.mask_update_every))
-    callbacks += standard_callbacks(workdir, resume=cfg.resume)
     t_fit = time.time()
-    history = model.fit(ds, epochs=cfg.epochs, callbacks=callbacks, verbose=fit_verbosity())
+    # Exact resume: the checkpoint holds weights, both optimizers, the RNG state and the selection state, and
+    # epoch e's batches depend on (seed, e) only (common/training.py).
+    history = fit_resumable(
+        model, lambda first: epoch_batches(data.train_x, cfg.batch_size, cfg.seed, first, cfg.epochs),
+        epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(data.train_x), cfg.batch_size),
+        callbacks=callbacks, stateful=[selection] if selection else [], resume=cfg.resume)
     train_seconds = time.time() - t_fit
 
     # Evaluate: the last epoch, and each score at its own best validation epoch (Section 4.1, notes 4.4).
@@ -258,7 +263,7 @@ def _run(config: OLEDConfig, strategy) -> dict:
                       f"outliers)" if selection else "last epoch"),
         "val_auroc_best": dict(selection.best) if selection else None,
         "bn_recalibration": bool(cfg.bn_recalibration),
-        "final_losses": {k: float(v[-1]) for k, v in history.history.items()} if history.history else {},
+        "final_losses": dict(history[-1]) if history else {},
     }
     if "eer" in selected:
         metrics["eer"], metrics["eer_last_epoch"] = selected["eer"], last["eer"]
@@ -290,6 +295,8 @@ def _run(config: OLEDConfig, strategy) -> dict:
     if cfg.export_dir:
         metrics["export"] = export(model, cfg, data, norm, strategy)
 
+    # The evaluated network, for a later stage: common.run_identity.load_frozen_weights(workdir, model, "oled").
+    save_frozen_weights(workdir, "oled", model)
     metrics.update(train_seconds=train_seconds, eval_seconds=eval_seconds, wall_seconds=time.time() - t_start,
                    train_images_per_second=len(data.train_x) * cfg.epochs / max(train_seconds, 1e-9))
     # The PCA-20 floor of the same split (common/floors.py; REPORT.md's row "PCA-20 floor (ours)").

@@ -342,7 +342,7 @@ def test_start_run_checks_output_dirs_first(tmp_path):
 def test_autoencoder_training_logs_no_tf_data_rewrite_error(tmp_path, capfd):
     """Keras' numpy-array adapter builds a parallel ``map`` that TensorFlow's op-determinism rewrite turns into a
     ``MapDataset``, logging ``E0000 ... use_unbounded_threadpool`` (C++ stderr) every epoch; the AE trainer feeds
-    its own seeded tf.data pipeline instead (``common.training.shuffled_batches``)."""
+    its own seeded tf.data pipeline instead (``common.training.epoch_batches``)."""
     import tensorflow as tf
 
     from nre_tf import trainer
