@@ -16,6 +16,8 @@ from common.errors import ConfigError
 from permutation_tf.image.tasks import TASK_NAMES
 
 DATASETS = ("fashion_mnist", "mnist", "mnist5k", "cifar10", "cifar100", "image_folder")
+GRAY_DATASETS = ("fashion_mnist", "mnist", "mnist5k")
+COLOR_TASKS = ("colorization", "splitbrain")
 PAPER_EPOCHS = 100
 PAPER_BATCH_SIZE = 64
 FOLDER_IMAGE_SIZE = 64
@@ -55,6 +57,9 @@ class ImageTaskConfig(RunConfig):
         if self.dataset not in DATASETS:
             raise ConfigError(f"--dataset={self.dataset!r} is not supported by the image pretext tasks; choose one "
                               f"of {', '.join(DATASETS)}")
+        if self.task in COLOR_TASKS and self.dataset in GRAY_DATASETS:
+            raise ConfigError(f"--task={self.task} predicts colour from gray and needs RGB images; {self.dataset} is "
+                              f"grayscale (use cifar10, cifar100 or an RGB image_folder)")
         cfg = self
         if cfg.workdir is None and cfg.scale in cfg.PRESETS:
             cfg = dataclasses.replace(cfg, workdir=str(default_workdir(f"{cfg.method}_{cfg.task}", cfg.dataset,
