@@ -29,7 +29,7 @@ def _tiled_image():
 
 def test_jigsaw_tiles_shuffle_and_inverse():
     x = _tiled_image()
-    tiles = T.split_tiles(tf.constant(x)).numpy()
+    tiles = T.split_tiles(tf.constant(x), 2).numpy()
     assert tiles.shape == (1, 4, 2, 2, 1)
     assert [tiles[0, i, 0, 0, 0] for i in range(4)] == [10, 20, 30, 40]
     perm = [2, 0, 3, 1]
@@ -42,8 +42,18 @@ def test_jigsaw_tiles_shuffle_and_inverse():
     np.testing.assert_array_equal(inv, [1, 3, 0, 2])
     np.testing.assert_array_equal(T.shuffle_tiles(tf.constant(shuffled), inv).numpy(), x)
     np.testing.assert_array_equal(T.merge_tiles(tf.constant(tiles)).numpy(), x)
-    assert len(T.JIGSAW_PERMUTATIONS) == 24 and len({tuple(p) for p in T.JIGSAW_PERMUTATIONS}) == 24
-    np.testing.assert_array_equal(T.JIGSAW_PERMUTATIONS[0], [0, 1, 2, 3])   # label 0 = the unshuffled image
+    # the jigsaw puzzle proper: a 3 x 3 grid of the centre crop, 100 orders of maximal Hamming distance
+    perms = T.jigsaw_permutations()
+    assert perms.shape == (100, 9) and len({tuple(p) for p in perms}) == 100
+    assert all(sorted(p) == list(range(9)) for p in perms)
+    np.testing.assert_array_equal(perms[0], np.arange(9))               # label 0 = the unshuffled image
+    dist = (perms[:, None] != perms[None]).sum(-1) + 99 * np.eye(100, dtype=int)
+    assert dist.min() >= 6                                              # any two orders differ in 6+ tiles
+    big = np.arange(32 * 32, dtype=np.float32).reshape(1, 32, 32, 1)
+    jt = T.jigsaw_tiles(tf.constant(big)).numpy()
+    assert jt.shape == (1, 9, 10, 10, 1)
+    np.testing.assert_array_equal(jt[0, 4], big[0, 11:21, 11:21])       # the centre tile of the 30 x 30 crop
+    np.testing.assert_array_equal(jt[0, 5], big[0, 11:21, 21:31])
 
 
 def test_rotation_labels():
@@ -134,7 +144,7 @@ def _model(task_name, channels=1, size=16):
 def test_scoring_rule_on_toy_model_rotnet_and_jigsaw():
     """The score is the sum over the task's transformations of the pretext loss: for RotNet
     -sum_k log p(k | rot_k(x)) computed here by hand from the networks; for Jigsaw the 24 puzzles built
-    explicitly with shuffle_tiles (the model's feature-gather must give the same losses)."""
+    explicitly from the image tiles (the model's feature-gather must give the same losses)."""
     from permutation_tf.image.scoring import anomaly_scores, transformation_losses
 
     rng = np.random.default_rng(0)
@@ -150,12 +160,12 @@ def test_scoring_rule_on_toy_model_rotnet_and_jigsaw():
 
     jig = _model("jigsaw")
     losses = transformation_losses(jig, x, batch_size=3)
-    assert losses.shape == (5, 24)
-    for p_idx in (0, 7, 23):
-        puzzle = T.shuffle_tiles(tf.constant(x), T.JIGSAW_PERMUTATIONS[p_idx])
-        tiles = T.split_tiles(puzzle)
-        f = tf.reduce_mean(jig.networks["backbone"](tf.reshape(tiles, [20, 8, 8, 1]), training=False), [1, 2])
-        logits = jig.networks["head"](tf.reshape(f, [5, -1]), training=False)
+    assert losses.shape == (5, 100)
+    for p_idx in (0, 7, 99):
+        # the puzzle built on the images: tile perm[i] at slot i, each tile through the backbone
+        tiles = tf.gather(T.jigsaw_tiles(tf.constant(x)), T.jigsaw_permutations()[p_idx], axis=1)
+        f = tf.reduce_mean(jig.networks["backbone"](tf.reshape(tiles, [45, 5, 5, 1]), training=False), [1, 2])
+        logits = jig.networks["head"](tf.reshape(f, [5, 9, -1]), np.arange(9)[None])[:, 0]   # slot order as given
         want = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[p_idx] * 5, logits=logits).numpy()
         np.testing.assert_allclose(losses[:, p_idx], want, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(anomaly_scores(jig, x), losses.sum(1), rtol=1e-5)

@@ -74,42 +74,50 @@ class PretextTask:
 class Jigsaw(PretextTask):
     """Solving jigsaw puzzles (Noroozi & Favaro, ECCV 2016, paper ref. [35]).
 
-    The image is cut into a 2 x 2 grid of tiles; a context-free network (CFN) runs the shared backbone on each
-    tile separately (siamese, shared weights), concatenates the four pooled tile features in puzzle order and
-    classifies which of the 24 permutations was applied (cross-entropy). Differences from the original, forced
-    by 28-32 pixel images: 2 x 2 tiles instead of 3 x 3 (so all 4! orders are used instead of a 1000-order
-    subset of 9! chosen by Hamming distance), no gap or jitter between tiles. Because the CFN sees each tile
-    separately, permuting the tiles permutes the tile features: each tile goes through the backbone once and
-    the 24 puzzles are 24 gathers of the features, which is exactly the loss on the 24 shuffled images.
+    The centre crop of the image (30 x 30 of 32 x 32) is cut into a 3 x 3 grid of tiles; a context-free network
+    (CFN) runs the shared backbone on each tile separately (siamese, shared weights), concatenates the nine
+    pooled tile features in puzzle order (:class:`PuzzleHead`: all 100 orders at once) and classifies which of the 100 permutations of
+    :func:`jigsaw_permutations` (maximal Hamming distance, Noroozi's algorithm) was applied (cross-entropy).
+    Differences from the original, forced by 28-32 pixel images: 10 x 10 tiles taken edge to edge (Noroozi cuts
+    64 x 64 tiles with random gaps out of 85 x 85 cells, against edge-continuity shortcuts), no per-tile
+    normalisation. Because the CFN sees each tile separately, permuting the tiles permutes the tile features:
+    each tile goes through the backbone once and the 100 puzzles are gathers of its features, which is exactly
+    the loss on the 100 shuffled images (checked by a test).
+
+    (A first version used a 2 x 2 grid, all 24 orders: it learned the puzzle within two epochs from the black
+    border alone and scored 84 / 77 AUROC on Fashion-MNIST classes 0 / 1, below the PCA floor; see README.)
     """
 
     name, title, reference = "jigsaw", "Jigsaw [35]", "Noroozi & Favaro, ECCV 2016"
-    transformations = tuple("perm" + "".join(map(str, p)) for p in T.JIGSAW_PERMUTATIONS)
-    tiled = True
+
+    @property
+    def transformations(self):
+        return tuple("perm" + "".join(map(str, p)) for p in T.jigsaw_permutations())
+
+    def check_input(self, input_shape) -> None:
+        super().check_input(input_shape)
+        if input_shape[0] // T.JIGSAW_GRID < 4:
+            raise ConfigError(f"jigsaw: images of side {input_shape[0]} give tiles smaller than 4 pixels")
 
     def build(self, input_shape):
-        f = nets_lib.feature_dim()
-        n = len(T.JIGSAW_PERMUTATIONS)
-        return {"backbone": nets_lib.build_backbone(input_shape[-1]),
-                "head": nets_lib.build_classifier_head(4 * f, n, name="jigsaw_head")}
+        head = nets_lib.PuzzleHead(T.JIGSAW_GRID ** 2, len(T.jigsaw_permutations()), name="jigsaw_head")
+        head.build((None, T.JIGSAW_GRID ** 2, nets_lib.feature_dim()))
+        return {"backbone": nets_lib.build_backbone(input_shape[-1]), "head": head}
 
     def tile_features(self, nets, x, training):
-        """Pooled backbone features of the 2 x 2 tiles, ``[B, 4, F]`` (tile order of :func:`split_tiles`)."""
-        tiles = T.split_tiles(x)
+        """Pooled backbone features of the 3 x 3 tiles, ``[B, 9, F]`` (row-major tile order)."""
+        tiles = T.jigsaw_tiles(x)
         s = tf.shape(tiles)
         flat = tf.reshape(tiles, [s[0] * s[1], s[2], s[3], s[4]])
         f = _gap(nets["backbone"](flat, training=training))
         return tf.reshape(f, [s[0], s[1], f.shape[-1]])
 
     def transformation_losses(self, nets, x, training=False):
-        f = self.tile_features(nets, x, training)                       # [B, 4, F]
-        perms = tf.constant(T.JIGSAW_PERMUTATIONS)                      # [P, 4]
-        p = perms.shape[0]
-        b = tf.shape(f)[0]
-        puzzles = tf.gather(f, perms, axis=1)                           # [B, P, 4, F]: slot i holds tile perm[i]
-        logits = nets["head"](tf.reshape(puzzles, [b * p, 4 * f.shape[-1]]), training=training)
-        labels = tf.tile(tf.range(p, dtype=tf.int32), [b])
-        return tf.reshape(_ce(labels, logits), [b, p])
+        f = self.tile_features(nets, x, training)                       # [B, 9, F]
+        perms = T.jigsaw_permutations()                                 # [P, 9]: slot i holds tile perm[i]
+        logits = nets["head"](f, perms)                                 # [B, P, P]: puzzle p's logits
+        labels = tf.broadcast_to(tf.range(len(perms), dtype=tf.int32)[None], tf.shape(logits)[:2])
+        return _ce(labels, logits)
 
 
 class RotNet(PretextTask):

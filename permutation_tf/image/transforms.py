@@ -7,8 +7,9 @@ exist in this package: every task trains on *all* of its transformations of ever
 
 * Jigsaw (Noroozi & Favaro 2016): :func:`split_tiles` / :func:`merge_tiles` cut an image into a ``g x g`` grid
   of tiles (row-major) and put it back; :func:`shuffle_tiles` places tile ``perm[i]`` at position ``i``;
-  :data:`JIGSAW_PERMUTATIONS` is the permutation set (all 4! = 24 orders of a 2 x 2 grid) and
-  :func:`inverse_permutation` undoes one.
+  :func:`jigsaw_tiles` is the 3 x 3 grid of the centre crop; :func:`jigsaw_permutations` the permutation set
+  (100 of the 9! orders chosen by maximal Hamming distance, Noroozi's algorithm) and :func:`inverse_permutation`
+  undoes one.
 * RotNet (Gidaris et al. 2018): :func:`rotate` by ``k * 90`` degrees counter-clockwise, label ``k``
   (:data:`ROTATIONS` = 0, 1, 2, 3).
 * Colorization (Zhang et al. 2016) and Split-Brain (Zhang et al. 2017): :func:`split_luma_chroma` turns an RGB
@@ -23,16 +24,15 @@ exist in this package: every task trains on *all* of its transformations of ever
 """
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
 import tensorflow as tf
 
-JIGSAW_GRID = 2
-# All 24 orders of the 2 x 2 tiles, in lexicographic order; label i <-> JIGSAW_PERMUTATIONS[i]. Noroozi & Favaro
-# pick 100-1000 of the 9! orders of a 3 x 3 grid by maximal Hamming distance; with 2 x 2 tiles (the tiles of a
-# 32 x 32 image are 16 x 16) the full set is small enough to use every order.
-JIGSAW_PERMUTATIONS = np.array(list(itertools.permutations(range(JIGSAW_GRID * JIGSAW_GRID))), np.int32)
+JIGSAW_GRID = 3           # Noroozi & Favaro: a 3 x 3 grid of tiles
+JIGSAW_N_PERMUTATIONS = 100   # Noroozi & Favaro's sets have 100 to 1000 orders (Table 2 of their paper)
+COUNT_GRID = 2            # Noroozi et al. 2017 (counting): 2 x 2 tiles
 ROTATIONS = (0, 1, 2, 3)  # k of a rotation by k * 90 degrees counter-clockwise (RotNet's four classes)
 
 # YUV ranges of tf.image.rgb_to_yuv for RGB in [0, 1]: Y in [0, 1], U in [-0.436, 0.436], V in [-0.615, 0.615].
@@ -40,7 +40,48 @@ U_MAX, V_MAX = 0.436, 0.615
 
 
 # ------------------------------------------------------------------------------------------------------ tiles
-def split_tiles(x, grid: int = JIGSAW_GRID):
+@functools.lru_cache(maxsize=None)
+def jigsaw_permutations(n: int = JIGSAW_N_PERMUTATIONS, grid: int = JIGSAW_GRID) -> np.ndarray:
+    """``[n, grid*grid]`` int32: the permutation set of the jigsaw task; label i <-> row i.
+
+    Noroozi & Favaro's "maximal Hamming distance" algorithm: start from one order (here the identity, so label
+    0 is the unshuffled image; they start from a random one), then repeatedly add the order of the 9! whose
+    minimum Hamming distance to the orders chosen so far is largest (ties: the first in lexicographic order).
+    Deterministic.
+    """
+    k = grid * grid
+    allp = np.array(list(itertools.permutations(range(k))), np.uint8)
+    cols = np.ascontiguousarray(allp.T)                                  # [k, k!]: fast per-position compares
+
+    def hamming_to(j):
+        d = np.zeros(cols.shape[1], np.uint8)
+        for pos in range(k):
+            d += cols[pos] != cols[pos, j]
+        return d
+
+    chosen = [0]
+    min_dist = hamming_to(0)
+    for _ in range(n - 1):
+        j = int(np.argmax(min_dist))
+        chosen.append(j)
+        np.minimum(min_dist, hamming_to(j), out=min_dist)
+    return allp[chosen].astype(np.int32)
+
+
+def center_crop_to_grid(x, grid: int):
+    """The centred square crop of side ``grid * (H // grid)`` (32 x 32 -> 30 x 30 for a 3 x 3 grid)."""
+    size = int(x.shape[1])
+    crop = grid * (size // grid)
+    off = (size - crop) // 2
+    return x[:, off:off + crop, off:off + crop, :]
+
+
+def jigsaw_tiles(x, grid: int = JIGSAW_GRID):
+    """``[B, grid*grid, h, h, C]``: the tiles of the jigsaw puzzle (the grid of the centre crop), row-major."""
+    return split_tiles(center_crop_to_grid(x, grid), grid)
+
+
+def split_tiles(x, grid: int = COUNT_GRID):
     """``[B, H, W, C]`` -> ``[B, grid*grid, H/grid, W/grid, C]``, tiles in row-major order."""
     shape = tf.shape(x)
     b, h, w, c = shape[0], shape[1], shape[2], shape[3]
@@ -50,7 +91,7 @@ def split_tiles(x, grid: int = JIGSAW_GRID):
     return tf.reshape(t, [b, grid * grid, th, tw, c])
 
 
-def merge_tiles(tiles, grid: int = JIGSAW_GRID):
+def merge_tiles(tiles, grid: int = COUNT_GRID):
     """Inverse of :func:`split_tiles`: ``[B, grid*grid, h, w, C]`` -> ``[B, grid*h, grid*w, C]``."""
     shape = tf.shape(tiles)
     b, th, tw, c = shape[0], shape[2], shape[3], shape[4]
@@ -59,7 +100,7 @@ def merge_tiles(tiles, grid: int = JIGSAW_GRID):
     return tf.reshape(t, [b, grid * th, grid * tw, c])
 
 
-def shuffle_tiles(x, perm, grid: int = JIGSAW_GRID):
+def shuffle_tiles(x, perm, grid: int = COUNT_GRID):
     """The jigsaw puzzle of ``x`` for one permutation: position ``i`` of the result holds tile ``perm[i]``."""
     return merge_tiles(tf.gather(split_tiles(x, grid), np.asarray(perm, np.int32), axis=1), grid)
 
