@@ -106,8 +106,7 @@ def test_counting_sum_constraint():
     """phi = number of pixels above 0.2 counts isolated dots the same at half resolution (a dot in a 2x2 block
     averages to 0.25) and in the four tiles, so the constraint holds exactly; the contrast term is the margin
     minus the squared count difference to another image."""
-    x = -np.ones((2, 8, 8, 1), np.float32) * 0 - 0.0
-    x[:] = 0.0
+    x = np.zeros((2, 8, 8, 1), np.float32)
     for r, c in ((0, 0), (2, 5), (5, 1), (7, 7)):     # 4 dots, in different 2x2 blocks, spread over the tiles
         x[0, r, c, 0] = 1.0
     x[1, 3, 3, 0] = 1.0                               # 1 dot
