@@ -37,7 +37,7 @@ IMAGENET_FOLDER = "imagenet20"
 def _floor_cells(table: str, column: str) -> tuple:
     """``((FLOOR_ROW, column),)`` where the registry knows the floor row of ``table``, else ``()``."""
     cell = (FLOOR_ROW, column)
-    return (cell,) if get_table(table).has_cell(cell) else ()
+    return (cell,) if get_table(table).accepts(cell) else ()
 
 
 def _data_dir(dataset: str, data_dir):
@@ -48,15 +48,29 @@ def _data_dir(dataset: str, data_dir):
     return str(Path(resolve_data_dir(data_dir)) / IMAGENET_FOLDER)
 
 
-def _run_class(task: str, dataset: str, c: int, scale: str, workdir: Path, data_dir) -> dict:
+def _class_config(task: str, dataset: str, c: int, scale: str, workdir: Path, data_dir, seed: int = 0):
     from permutation_tf.image.config import ImageTaskConfig
-    from permutation_tf.image.pipeline import run
 
     d = _data_dir(dataset, data_dir)
-    cfg = ImageTaskConfig(task=TASK_NAME[task], dataset=dataset, normal_class=c, scale=scale,
-                          workdir=str(Path(workdir) / f"class{c}"), data_dir=None if d is None else str(d),
-                          resume=True)
-    return run(cfg)
+    return ImageTaskConfig(task=TASK_NAME[task], dataset=dataset, normal_class=c, scale=scale, seed=seed,
+                           workdir=str(Path(workdir) / f"class{c}"), data_dir=None if d is None else str(d),
+                           resume=True)
+
+
+def _run_class(task: str, dataset: str, c: int, scale: str, workdir: Path, data_dir) -> dict:
+    from permutation_tf.image.pipeline import run
+
+    return run(_class_config(task, dataset, c, scale, workdir, data_dir))
+
+
+def _class_floor(task: str, dataset: str, c: int, scale: str, workdir: Path, data_dir, seed: int = 0) -> float:
+    """The PCA-20 floor AUROC (%) of class ``c``'s split, from the run's own data preparation, no training."""
+    from permutation_tf.image import evaluate
+    from permutation_tf.image.data import prepare
+
+    cfg = _class_config(task, dataset, c, scale, workdir, data_dir, seed).resolved()
+    data = prepare(cfg)
+    return 100.0 * evaluate.floor_metrics(data.train_x, data.test_x, data.test_y, cfg.seed)["auroc"]
 
 
 def _extra(m: dict) -> dict:
@@ -90,9 +104,13 @@ def _avg_job(table, name, row, task, dataset, n_classes, variant, description, f
                  "epoch_seconds_per_class": [m["epoch_seconds"] for m in per_class],
                  "train_seconds_per_class": [m["train_seconds"] for m in per_class]}
         return JobResult(values=values, seeds=(0,), extra=extra)
+    def floor(scale, workdir, data_dir, seed=0):
+        floors = [_class_floor(task, dataset, c, scale, workdir, data_dir, seed) for c in range(n_classes)]
+        return {cell: sum(floors) / n_classes for cell in floor_cells}
+
     return Job(table=table, name=name, cells=((row, COLUMN[task]),) + floor_cells, run=run,
                datasets=(_dataset_name(dataset),), workdir_name=f"{table}/{name.rsplit('_avg', 1)[0]}",
-               variant=variant, description=description)
+               variant=variant, description=description, floor=floor if floor_cells else None)
 
 
 def _dataset_name(dataset: str) -> str:

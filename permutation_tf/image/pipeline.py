@@ -24,16 +24,18 @@ def model_name(cfg: ImageTaskConfig) -> str:
 
 
 def finished_metrics(cfg: ImageTaskConfig) -> dict | None:
-    """The metrics of a finished run of exactly this resolved config in its workdir, else None."""
-    from common.config import _to_jsonable
+    """The metrics of a finished run of exactly this resolved config and code version in its workdir (its run
+    identity, :mod:`common.run_identity`), else None."""
+    from common.run_identity import identity, read_identity
 
     workdir = Path(cfg.workdir)
+    old, new = read_identity(workdir), identity(cfg)
+    if old is None or old["config_hash"] != new["config_hash"] or old["code"]["sources"] != new["code"]["sources"]:
+        return None
     try:
-        saved = json.loads((workdir / "config.json").read_text())
-        metrics = json.loads((workdir / "metrics.json").read_text())
+        return json.loads((workdir / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
-    return metrics if saved == json.loads(json.dumps(_to_jsonable(cfg.to_dict()))) else None
 
 
 def build_model(cfg: ImageTaskConfig, input_shape):
@@ -76,18 +78,15 @@ class EpochTimer:
 def train(model, cfg: ImageTaskConfig, train_x, workdir: Path) -> dict:
     """Train the pretext task on the normal-class images: ``epochs`` epochs of shuffled batches of ``batch_size``
     (the last, smaller batch kept). Returns the per-epoch losses and wall times."""
-    import tensorflow as tf
+    from common.training import epoch_batches, fit_resumable, num_batches
 
-    from common.training import fit_verbosity, standard_callbacks
-
-    ds = (tf.data.Dataset.from_tensor_slices(train_x)
-          .shuffle(len(train_x), seed=cfg.seed, reshuffle_each_iteration=True)
-          .batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
     timer = EpochTimer.make()
     t0 = time.time()
-    history = model.fit(ds, epochs=cfg.epochs, verbose=fit_verbosity(),
-                        callbacks=[timer] + standard_callbacks(workdir, resume=cfg.resume))
-    return {"loss_per_epoch": [float(v) for v in history.history.get("loss", [])],
+    # Exact resume (common/training.py): epoch e's batches depend on (seed, e) only.
+    logs = fit_resumable(model, lambda first: epoch_batches(train_x, cfg.batch_size, cfg.seed, first, cfg.epochs),
+                         epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(train_x), cfg.batch_size),
+                         callbacks=[timer], resume=cfg.resume)
+    return {"loss_per_epoch": [float(l["loss"]) for l in logs if "loss" in l],
             "epoch_seconds": [round(s, 3) for s in timer.seconds], "train_seconds": time.time() - t0}
 
 
