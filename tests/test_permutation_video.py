@@ -81,13 +81,13 @@ def test_segment_scores_pool_into_video_auroc():
 
 
 def test_a_few_steps_on_a_fixed_batch_lower_the_loss(model3):
-    x = _segments(4, 3, 2)
-    labels = np.array([0, 5, 2, 3])
+    x = _segments(2, 3, 2)
+    labels = np.array([0, 5])
     batch = {"frames": tf.constant(np.stack([permute(s, y) for s, y in zip(x, labels)])),
              "label": tf.constant(labels)}
     step = tf.function(model3.train_step)
     first = float(step(batch)["loss"])
-    for _ in range(5):
+    for _ in range(3):
         step(batch)
     model3.loss_tracker.reset_state()
     assert float(step(batch)["loss"]) < first - 0.1
