@@ -53,6 +53,14 @@ def export(model, cfg, sample) -> dict:
     return {"path": str(path), "max_abs_diff": diffs}
 
 
+def _comparable(cfg) -> dict:
+    """The config fields that decide a run's result (not where it is written or whether it is exported)."""
+    d = cfg.to_dict()
+    for k in ("workdir", "export_dir", "resume", "data_dir"):
+        d.pop(k, None)
+    return json.loads(json.dumps(d))
+
+
 def run(config: VideoConfig) -> dict:
     from common.training import start_run
     from permutation_tf import data, evaluate
@@ -61,7 +69,10 @@ def run(config: VideoConfig) -> dict:
     cfg, workdir = start_run(config)
     done = workdir / "metrics.json"
     if cfg.resume and done.is_file() and not cfg.export_dir:
-        return json.loads(done.read_text())
+        previous = json.loads(done.read_text())
+        if previous.get("config") == _comparable(cfg):
+            return previous            # this exact run has finished: re-read, do not retrain
+    done.unlink(missing_ok=True)
     t_start = time.time()
     task = make_task(cfg.task, cfg.m)
     videos = data.one_class(cfg)
@@ -85,7 +96,7 @@ def run(config: VideoConfig) -> dict:
         "data": {"train_videos": len(videos.train), "test_videos": len(videos.test),
                  "test_anomalous_videos": int(videos.test_labels.sum()),
                  "test_segments": results["sampled"]["n_segments"], "test_permutations": cfg.test_permutations},
-        **training, "score_seconds": score_seconds,
+        **training, "score_seconds": score_seconds, "config": _comparable(cfg),
         "score_segments_per_second": len(scored["all"]) / max(score_seconds, 1e-9),
     }
     if cfg.export_dir:
