@@ -242,9 +242,9 @@ def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(
     into ``items``, ``segment`` int64 first-frame index, ``video_label`` int64 the video's class.
 
     ``training=True``: videos in the order :func:`common.streaming.epoch_order` ``(seed, epoch)``, one random label
-    per segment drawn from (seed, epoch, video, segment), segments mixed in seeded blocks of
-    ``shuffle_buffer`` segments (:func:`_block_shuffle`). ``training=False``: videos and segments in order, ``test_permutations`` distinct
-    labels per segment (each segment appears that many times) drawn from (seed, video, segment) only, so every
+    per segment drawn from (seed, epoch, video, segment), segments mixed in seeded blocks of ``shuffle_buffer``
+    segments (:func:`_block_shuffle`). ``training=False``: videos and segments in order, ``test_permutations``
+    distinct labels per segment (each segment appears that many times) drawn from (seed, video, segment) only, so every
     epoch and every run scores the same permuted segments. A video shorter than one segment span is a DataError.
     """
     _check(m, skip)
