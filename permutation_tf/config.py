@@ -23,7 +23,7 @@ class VideoConfig(RunConfig):
     method: ClassVar[str] = "permutation_video"
 
     task: str = "permutation"            # permutation (ours) | rotnet | shuffle_learn | aot | sorting
-    m: int = 5                           # frames per segment (TABLE V); fixed by rotnet (1), shuffle_learn (5), sorting (4)
+    m: int = 5                           # frames per segment (TABLE V); rotnet 1, shuffle_learn 5, sorting 4
     skip: int = 2                        # frames skipped between the frames of a segment (TABLE VI)
     frame_size: int | None = None        # frames resized to frame_size x frame_size (paper: 225)
     conv1_stride: int = 2                # Sec. III-C (CaffeNet: 4)

@@ -16,7 +16,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 
 from common.config import write_metrics
 from permutation_tf.config import VideoConfig
