@@ -203,6 +203,21 @@ def _labels(seed_vec, z, m: int, k: int):
     return tf.cast(tf.argsort(u, axis=1)[:, :k], tf.int64)
 
 
+def _block_shuffle(ds: tf.data.Dataset, block: int, seed_vec) -> tf.data.Dataset:
+    """Stateless shuffle: consecutive blocks of ``block`` elements, each block put in a random order drawn from
+    (``seed_vec``, block index). Not ``Dataset.shuffle(seed=<tensor>)``: under a global TF seed of 0 (what
+    ``keras.utils.set_random_seed(0)`` sets) its seed handling compares the tensor seed with 0 in Python and
+    fails while the dataset is built."""
+
+    def shuffled(i, batch):
+        n = tf.shape(batch["label"])[0]
+        keys = tf.random.stateless_uniform(tf.reshape(n, [1]), tf.random.experimental.stateless_fold_in(seed_vec, i))
+        order = tf.argsort(keys)
+        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(lambda t: tf.gather(t, order), batch))
+
+    return ds.batch(block).enumerate().flat_map(shuffled)
+
+
 def count_segments(items: list[VideoItem], m: int, skip: int, max_frames: int | None = None,
                    per_segment: int = 1) -> int:
     """Examples in one epoch of :func:`segment_dataset` (``per_segment`` = ``test_permutations`` at test time),
@@ -227,9 +242,9 @@ def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(
     into ``items``, ``segment`` int64 first-frame index, ``video_label`` int64 the video's class.
 
     ``training=True``: videos in the order :func:`common.streaming.epoch_order` ``(seed, epoch)``, one random label
-    per segment drawn from (seed, epoch, video, segment), segments mixed in a seeded shuffle buffer of
-    ``shuffle_buffer`` segments. ``training=False``: videos and segments in order, ``test_permutations`` distinct
-    labels per segment (each segment appears that many times) drawn from (seed, video, segment) only, so every
+    per segment drawn from (seed, epoch, video, segment), segments mixed in seeded blocks of ``shuffle_buffer``
+    segments (:func:`_block_shuffle`). ``training=False``: videos and segments in order, ``test_permutations``
+    distinct labels per segment (each segment appears that many times) drawn from (seed, video, segment) only, so every
     epoch and every run scores the same permuted segments. A video shorter than one segment span is a DataError.
     """
     _check(m, skip)
@@ -287,8 +302,7 @@ def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(
         ds = ds.flat_map(video_segments)
         if training and shuffle_buffer > 1:
             s = tf.random.experimental.stateless_fold_in(tf.constant([int(seed), SEGMENT_SHUFFLE_SALT], tf.int64), e)
-            shuffle_seed = tf.random.stateless_uniform([], s, minval=0, maxval=2 ** 31 - 1, dtype=tf.int64)
-            ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed)
+            ds = _block_shuffle(ds, shuffle_buffer, s)
         ds = ds.map(lambda d: {**d, "frames": tf.image.convert_image_dtype(d["frames"], tf.float32)})
         # Batched inside the epoch: a batch never mixes two epochs (count_segments() gives the epoch length).
         return ds.batch(batch_size) if batch_size else ds

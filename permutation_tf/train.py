@@ -1,0 +1,159 @@
+"""Train and evaluate the frame-permutation anomaly detector (or a TABLE IV video baseline) on one normal class.
+
+    python -m permutation_tf.train --dataset=ucf101|imagenet_vid|video_folder|moving_fashion --normal_class=0 \
+        [--method=permutation|rotnet|shuffle_learn|aot|sorting] [--m=5] [--skip=2] [--scale=quick|paper|smoke] \
+        [--pooling=mean|max] [--test_permutations=1] [--export_dir=DIR] [--data_dir=DIR] [--workdir=DIR]
+
+``run(config)`` follows the paper: the one-vs-all videos (Sec. IV-B), training on the normal class's segments
+(Eq. 1, 6-8), scoring every test segment (Eq. 8-9), pooling per video and the AUROC; the PCA-20 floor on the same
+segments; ``metrics.json`` in the workdir (a finished run with ``--resume`` is re-read, not retrained); an
+optional SavedModel ``<export_dir>/permutation_<dataset>_<class>/<version>/`` checked in a fresh process.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+
+from common.config import write_metrics
+from permutation_tf.config import VideoConfig
+
+log = logging.getLogger(__name__)
+
+
+def train_model(model, cfg, items, workdir: Path) -> dict:
+    """Eq. 6-8 on the normal class's segments (SGD momentum 0.9, lr 1e-3, batch 10)."""
+    from common.training import fit_verbosity, standard_callbacks
+    from permutation_tf.data import train_stream
+
+    ds, steps, n = train_stream(cfg, model.task, items)
+    t0 = time.time()
+    hist = model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, verbose=fit_verbosity(),
+                     callbacks=standard_callbacks(workdir, resume=cfg.resume, tensorboard=False))
+    seconds = time.time() - t0
+    epochs_run = max(len(hist.history.get("loss", [])), 1)
+    return {"train_segments": n, "steps_per_epoch": steps, "train_seconds": seconds,
+            "loss_per_epoch": [float(v) for v in hist.history.get("loss", [])],
+            "accuracy_per_epoch": [float(v) for v in hist.history.get("accuracy", [])],
+            "segments_per_second": steps * epochs_run * cfg.batch_size / max(seconds, 1e-9)}
+
+
+def export(model, cfg, sample) -> dict:
+    """SavedModel ``permutation_<dataset>_<class>/<version>/``, reloaded and compared in a fresh process."""
+    from common.export import check_export, export_saved_model
+
+    name = f"permutation_{cfg.dataset}_{cfg.normal_class}" if cfg.task == "permutation" else \
+        f"permutation_{cfg.task}_{cfg.dataset}_{cfg.normal_class}"
+    path = export_saved_model(model, model.serve, cfg.export_dir, name, tuple(sample.shape[1:]), input_name="frames")
+    expected = {k: v.numpy() for k, v in model.serve(sample).items()}
+    diffs = check_export(path, sample, expected, input_name="frames", atol=1e-3, rtol=1e-3)
+    return {"path": str(path), "max_abs_diff": diffs}
+
+
+def _comparable(cfg) -> dict:
+    """The config fields that decide a run's result (not where it is written or whether it is exported)."""
+    d = cfg.to_dict()
+    for k in ("workdir", "export_dir", "resume", "data_dir"):
+        d.pop(k, None)
+    return json.loads(json.dumps(d))
+
+
+def run(config: VideoConfig) -> dict:
+    from common.training import start_run
+    from permutation_tf import data, evaluate
+    from permutation_tf.model import build_model, make_task
+
+    cfg, workdir = start_run(config)
+    done = workdir / "metrics.json"
+    if cfg.resume and done.is_file() and not cfg.export_dir:
+        previous = json.loads(done.read_text())
+        if previous.get("config") == _comparable(cfg):
+            return previous            # this exact run has finished: re-read, do not retrain
+    done.unlink(missing_ok=True)
+    t_start = time.time()
+    task = make_task(cfg.task, cfg.m)
+    videos = data.one_class(cfg)
+    model = build_model(task, (cfg.frame_size, cfg.frame_size), cfg.conv1_stride, cfg.eq8_class_average, cfg.lr,
+                        cfg.momentum, cfg.jit_compile)
+    training = train_model(model, cfg, videos.train, workdir)
+    floor = evaluate.fit_floor(videos.train, cfg, cfg.seed)
+    t0 = time.time()
+    scored = evaluate.score_segments(model, data.test_stream(cfg, task, videos.test), floor)
+    score_seconds = time.time() - t0
+    results = evaluate.evaluate(scored, videos.test_labels, cfg.pooling)
+    model.set_score_range(scored["all"])
+    metrics = {
+        "auroc": results[cfg.score]["auroc"], "score": cfg.score, "pooling": cfg.pooling,
+        "auroc_sampled": results["sampled"]["auroc"], "auroc_all": results["all"]["auroc"],
+        "segment_auroc": {k: v["segment_auroc"] for k, v in results.items()},
+        "floor": {"auroc": results["floor"]["auroc"], "segment_auroc": results["floor"]["segment_auroc"],
+                  "what": "PCA-20 reconstruction error of the segment's frames, fitted on the normal training frames"},
+        "task": cfg.task, "m": task.m, "skip": cfg.skip, "normal_class": videos.normal_class,
+        "normal_name": videos.normal_name, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+        "data": {"train_videos": len(videos.train), "test_videos": len(videos.test),
+                 "test_anomalous_videos": int(videos.test_labels.sum()),
+                 "test_segments": results["sampled"]["n_segments"], "test_permutations": cfg.test_permutations},
+        **training, "score_seconds": score_seconds, "config": _comparable(cfg),
+        "score_segments_per_second": len(scored["all"]) / max(score_seconds, 1e-9),
+    }
+    if cfg.export_dir:
+        batch = next(iter(data.test_stream(cfg, task, videos.test)))
+        sample = model.ordered(batch["frames"], batch["label"])[:4]
+        metrics["export"] = export(model, cfg, sample.numpy())
+    metrics["wall_seconds"] = time.time() - t_start
+    write_metrics(metrics, workdir)
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------------- entry point
+def _define_flags():
+    from absl import flags
+
+    from common import flags as _cflags  # noqa: F401  (defines the shared flags)
+
+    flags.DEFINE_enum("method", "permutation", ["permutation", "rotnet", "shuffle_learn", "aot", "sorting"],
+                      "permutation = the paper's frame permutation prediction; the others are TABLE IV baselines.")
+    flags.DEFINE_integer("m", 5, "Frames per segment M (M! permutation classes; TABLE V: 3..6).")
+    flags.DEFINE_integer("skip", 2, "Frames skipped between the frames of a segment (TABLE VI; 2 = f1,f4,f7,...).")
+    flags.DEFINE_integer("frame_size", None, "Frames are resized to this square size (paper 225; quick 64).")
+    flags.DEFINE_string("class_list", None, "Class-list file (default permutation_tf/data/<dataset>_20.txt).")
+    flags.DEFINE_integer("train_videos_per_class", None, "Cap on training videos per class (default: preset).")
+    flags.DEFINE_integer("test_videos_per_class", None, "Cap on test videos per class (default: preset).")
+    flags.DEFINE_integer("max_frames", None, "Frames decoded per training video (default: preset; paper all).")
+    flags.DEFINE_integer("test_max_frames", None, "Frames decoded per test video (default: preset; paper all).")
+    flags.DEFINE_integer("steps_per_epoch", None, "Training steps per epoch (default: one pass over the segments).")
+    flags.DEFINE_integer("test_permutations", 1, "Deterministic permutation labels scored per test segment.")
+    flags.DEFINE_enum("score", "sampled", ["sampled", "all"], "Headline score: the segment's own label (paper) "
+                      "or the mean over all labels.")
+    flags.DEFINE_enum("pooling", "mean", ["mean", "max"], "Segment-to-video pooling of Eq. 9 scores.")
+    flags.DEFINE_float("lr", 1e-3, "SGD learning rate (Sec. IV-D).")
+    flags.DEFINE_boolean("eq8_class_average", False, "Divide the cross-entropy by M! as Eq. 8 is printed.")
+
+
+def main(argv):
+    from absl import flags
+
+    from common import flags as cflags
+
+    f = flags.FLAGS
+    config = VideoConfig.from_flags(
+        cflags.common_values(), task=f.method, m=f.m, skip=f.skip, frame_size=f.frame_size,
+        class_list=f.class_list, train_videos_per_class=f.train_videos_per_class,
+        test_videos_per_class=f.test_videos_per_class, max_frames=f.max_frames, test_max_frames=f.test_max_frames,
+        steps_per_epoch=f.steps_per_epoch, test_permutations=f.test_permutations, score=f.score,
+        pooling=f.pooling, lr=f.lr, eq8_class_average=f.eq8_class_average)
+    m = run(config)
+    print(f"{m['task']} normal class {m['normal_class']} ({m['normal_name']}): AUROC {m['auroc']:.4f} "
+          f"({m['score']}, {m['pooling']} pooling); all-labels {m['auroc_all']:.4f}; PCA-20 floor "
+          f"{m['floor']['auroc']:.4f}")
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    from common.errors import exit_on_error
+
+    _define_flags()
+    app.run(exit_on_error(main))

@@ -1,0 +1,184 @@
+"""permutation_tf video half: the M-stream siamese network (Eq. 3-5), the loss (Eq. 8), the score rule (Eq. 9)
+and pooling, a smoke training, the Moving Fashion-MNIST maker, the 20-class lists, export reload."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common.errors import ConfigError
+from common.video_clips import permutation_set, permute, segment_dataset
+from permutation_tf import losses
+from permutation_tf.evaluate import video_auroc
+from permutation_tf.model import build_model, make_task
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def model3():
+    tf.keras.utils.set_random_seed(0)
+    return build_model(make_task("permutation", 3), (SIZE, SIZE), lr=0.01)
+
+
+def _segments(n, m, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (n, m, SIZE, SIZE, 3)).astype(np.float32)
+
+
+def test_streams_share_one_base_and_concatenate(model3):
+    x = _segments(2, 3)
+    logits = model3(x)
+    assert logits.shape == (2, math.factorial(3))                                 # Eq. 5: softmax over M!
+    base_vars = model3.base.trainable_variables
+    assert len(base_vars) == 20          # conv1..fc7 once (conv2, 4, 5 as 2 groups), not once per stream
+    assert {id(v) for v in model3.trainable_variables} == \
+        {id(v) for v in base_vars} | {id(v) for v in model3.top.trainable_variables}
+    feats = model3.features(x)                                                   # Eq. 3 per frame
+    np.testing.assert_allclose(feats[:, 1], model3.base(x[:, 1]), rtol=1e-4, atol=1e-5)
+    concat = tf.reshape(feats, (2, -1))                                          # Eq. 4: r_1 | r_2 | r_3
+    np.testing.assert_allclose(concat[:, 4096:8192], feats[:, 1])
+    np.testing.assert_allclose(model3.top(concat), logits, rtol=1e-4, atol=1e-5)
+
+
+def test_scores_from_one_base_pass_equal_the_direct_ones(model3):
+    x, labels = _segments(2, 3, 1), np.array([4, 1])
+    permuted = np.stack([permute(s, y) for s, y in zip(x, labels)])
+    out = model3.segment_losses(tf.constant(permuted), tf.constant(labels))
+    direct = [[float(losses.cross_entropy([y], model3(permute(s, y)[None]))[0]) for y in range(6)] for s in x]
+    np.testing.assert_allclose(out["sampled"], [direct[0][4], direct[1][1]], rtol=1e-4)
+    np.testing.assert_allclose(out["all"], np.mean(direct, axis=1), rtol=1e-4)
+    np.testing.assert_allclose(model3.ordered(tf.constant(permuted), tf.constant(labels)), x)
+    model3.set_score_range(np.array([1.0, 3.0]))
+    served = model3.serve(tf.constant(x))
+    np.testing.assert_allclose(served["anomaly_score_raw"], out["all"], rtol=1e-4)
+    np.testing.assert_allclose(served["anomaly_score"], (out["all"] - 1.0) / 2.0, rtol=1e-4)
+    np.testing.assert_allclose(served["permutation_probabilities"], tf.nn.softmax(model3(x)), rtol=1e-4, atol=1e-6)
+
+
+def test_cross_entropy_hand_case_and_minmax():
+    logits = np.log(np.array([[1.0, 3.0], [2.0, 2.0]], np.float32))             # p = (1/4, 3/4), (1/2, 1/2)
+    np.testing.assert_allclose(losses.cross_entropy([0, 1], logits), [math.log(4), math.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(losses.cross_entropy([0, 1], logits, average_over_classes=True),
+                               [math.log(4) / 2, math.log(2) / 2], rtol=1e-6)  # Eq. 8 as printed: / M!
+    np.testing.assert_allclose(losses.anomaly_scores([2.0, 4.0, 3.0]), [0.0, 1.0, 0.5])   # Eq. 9
+
+
+def test_segment_scores_pool_into_video_auroc():
+    # Video 0 (normal) and 1, 2 (anomalies); segment (1, 0) is scored under two labels (K = 2): rows averaged.
+    raw = np.array([1.0, 2.0, 5.0, 3.0, 4.0, 1.0, 9.0])
+    video = np.array([0, 0, 1, 1, 1, 2, 2])
+    segment = np.array([0, 1, 0, 0, 1, 0, 1])
+    labels = np.array([0, 1, 1])
+    mean = video_auroc(raw, video, segment, labels, "mean")
+    # segments: v0 {1, 2}, v1 {4, 4}, v2 {1, 9} -> Eq. 9 over 6 segments: (x - 1) / 8
+    np.testing.assert_allclose(mean["video_scores"], [0.5 / 8, 3 / 8, 4 / 8])
+    assert mean["n_segments"] == 6 and mean["auroc"] == 1.0
+    mx = video_auroc(raw, video, segment, labels, "max")
+    np.testing.assert_allclose(mx["video_scores"], [1 / 8, 3 / 8, 1.0])
+
+
+def test_a_few_steps_on_a_fixed_batch_lower_the_loss(model3):
+    x = _segments(2, 3, 2)
+    labels = np.array([0, 5])
+    batch = {"frames": tf.constant(np.stack([permute(s, y) for s, y in zip(x, labels)])),
+             "label": tf.constant(labels)}
+    step = tf.function(model3.train_step)
+    first = float(step(batch)["loss"])
+    for _ in range(3):
+        step(batch)
+    model3.loss_tracker.reset_state()
+    assert float(step(batch)["loss"]) < first - 0.1
+
+
+@pytest.mark.parametrize("method,streams,classes", [("rotnet", 1, 4), ("shuffle_learn", 3, 2), ("aot", 5, 2),
+                                                    ("sorting", 4, 12)])
+def test_baseline_tasks(method, streams, classes):
+    t = make_task(method, 5)
+    assert (t.streams, t.n_classes) == (streams, classes)
+    if method == "sorting":                          # a permutation and its reverse share a class: 24 -> 12
+        perms = permutation_set(4)
+        rev = {tuple(p): k for k, p in enumerate(perms)}
+        for k, p in enumerate(perms):
+            assert t.targets[k] == t.targets[rev[tuple(p[::-1])]]
+        assert len(set(t.targets.tolist())) == 12
+    if method == "shuffle_learn":                    # (b, c, d) in order; (b, a, d), (b, e, d) shuffled
+        assert t.orders.tolist() == [[1, 2, 3], [1, 0, 3], [1, 4, 3]] and t.targets.tolist() == [1, 0, 0]
+
+
+def test_config_rejects_bad_values():
+    from permutation_tf.config import VideoConfig
+
+    with pytest.raises(ConfigError, match="--m must be 3..6"):
+        VideoConfig(dataset="moving_fashion", m=8, workdir="/tmp/x").resolved()
+    with pytest.raises(ConfigError, match="pooling"):
+        VideoConfig(dataset="moving_fashion", pooling="median", workdir="/tmp/x").resolved()
+
+
+def test_moving_fashion_is_deterministic_and_in_video_folder_layout(tmp_path):
+    from common.data_video import read_video, video_folder_items
+    from permutation_tf.make_moving_fashion import make
+
+    a = make(tmp_path / "a", train_per_class=1, test_per_class=1, frames=16, size=48, seed=3)
+    b = make(tmp_path / "b", train_per_class=1, test_per_class=1, frames=16, size=48, seed=3)
+    files = sorted(p.relative_to(a) for p in a.rglob("*.avi"))
+    assert len(files) == 20 and files == sorted(p.relative_to(b) for p in b.rglob("*.avi"))
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    train = video_folder_items(a, "train")
+    assert [i.label for i in train] == list(range(10)) and train[9].class_name == "9_ankle_boot"
+    clip = read_video(train[1].path)
+    assert clip.shape == (16, 48, 48, 3)
+    centroids = [np.argwhere(f[..., 0] > 60).mean(0) for f in clip]           # the item moves
+    assert np.linalg.norm(centroids[-1] - centroids[0]) > 3
+
+
+def test_class_list_selects_ucf101_videos(tmp_path):
+    from permutation_tf.data import load_split
+    from permutation_tf.make_moving_fashion import write_avi
+
+    root = tmp_path / "UCF101"
+    classes = ["ApplyEyeMakeup", "Biking", "Drumming"]
+    (root / "ucfTrainTestlist").mkdir(parents=True)
+    (root / "ucfTrainTestlist" / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
+    lists = {"train": [], "test": []}
+    for c in classes:
+        (root / "UCF-101" / c).mkdir(parents=True)
+        for g, split in ((1, "test"), (8, "train")):
+            name = f"{c}/v_{c}_g{g:02d}_c01.avi"
+            write_avi(root / "UCF-101" / name, np.zeros((3, 16, 16), np.uint8))
+            lists[split].append(name)
+    (root / "ucfTrainTestlist" / "trainlist01.txt").write_text("".join(f"{n} 1\n" for n in lists["train"]))
+    (root / "ucfTrainTestlist" / "testlist01.txt").write_text("".join(f"{n}\n" for n in lists["test"]))
+    (tmp_path / "two.txt").write_text("# two classes\nDrumming  # instruments\nApplyEyeMakeup\n")
+    train, test = load_split("ucf101", tmp_path, class_list=str(tmp_path / "two.txt"))
+    assert sorted((i.class_name, i.label) for i in train) == [("ApplyEyeMakeup", 1), ("Drumming", 0)]
+    assert all("_g01_" in str(i.path) for i in test) and len(test) == 2
+    shipped = (Path(__file__).resolve().parents[1] / "permutation_tf" / "data" / "ucf101_20.txt")
+    from permutation_tf.data import read_class_list
+    assert len(read_class_list(shipped)) == 20
+
+
+def test_training_stream_builds_under_global_seed_zero(tmp_path):
+    """Regression: Dataset.shuffle(seed=<tensor>) failed to build after keras.utils.set_random_seed(0)."""
+    from common.data_video import video_folder_items
+    from permutation_tf.make_moving_fashion import make
+
+    root = make(tmp_path / "mf", train_per_class=1, test_per_class=1, frames=16, size=48, seed=0)
+    tf.keras.utils.set_random_seed(0)
+    items = video_folder_items(root, "train")[:2]
+    ds = segment_dataset(items, m=3, skip=0, size=(48, 48), seed=0, training=True, batch_size=8, num_epochs=1)
+    labels = np.concatenate([b["label"].numpy() for b in ds])
+    assert len(labels) == 2 * 14
+
+
+def test_export_reloads_in_a_fresh_process(tmp_path, model3):
+    from permutation_tf.config import VideoConfig
+    from permutation_tf.train import export
+
+    model3.set_score_range(np.array([0.5, 2.5]))
+    cfg = VideoConfig(dataset="moving_fashion", normal_class=2, m=3, export_dir=str(tmp_path), workdir=str(tmp_path))
+    out = export(model3, cfg, _segments(2, 3, 5))
+    assert Path(out["path"]) == tmp_path / "permutation_moving_fashion_2" / "1"
+    assert set(out["max_abs_diff"]) == {"anomaly_score", "anomaly_score_raw", "permutation_probabilities"}
