@@ -140,16 +140,19 @@ def one_class(cfg):
     return one_class_videos(train, test, cfg.normal_class)
 
 
-def train_stream(cfg, task, items):
-    """Endless training stream of batches and the steps of one epoch (one pass over the normal segments, or
-    ``cfg.steps_per_epoch``)."""
+def train_stream(cfg, task, items, start_epoch: int = 0):
+    """Endless training stream of batches from epoch ``start_epoch`` on, and the steps of one epoch (one pass
+    over the normal segments, or ``cfg.steps_per_epoch``). Epoch e's segments and labels depend on (seed, e)
+    only (``common.video_clips.segment_dataset``), so a resumed run sees what an uninterrupted one sees (exactly
+    so when an epoch is one whole pass)."""
     n = count_segments(items, task.m, cfg.skip, cfg.max_frames)
     if n == 0:
         raise DataError(f"the {len(items)} training videos hold no segment of M={task.m} frames with skip "
                         f"{cfg.skip}; lower M / the skip or use longer videos")
     steps = cfg.steps_per_epoch or math.ceil(n / cfg.batch_size)
     ds = segment_dataset(items, m=task.m, skip=cfg.skip, size=(cfg.frame_size, cfg.frame_size), seed=cfg.seed,
-                         training=True, batch_size=cfg.batch_size, num_epochs=None, max_frames=cfg.max_frames)
+                         training=True, batch_size=cfg.batch_size, start_epoch=start_epoch, num_epochs=None,
+                         max_frames=cfg.max_frames)
     return ds, steps, n
 
 

@@ -144,3 +144,8 @@ JOBS = (
     # TABLE III: ImageNet, 20 classes, from an image folder.
     + _jobs("permutation.table3", "ImageNet", TASKS, "image_folder", 20, label="ImageNet 20-class folder")
 )
+
+# TABLES IV-VI: the video method and its baselines (permutation_tf/video_tables.py).
+from permutation_tf.video_tables import VIDEO_JOBS  # noqa: E402
+
+JOBS = list(JOBS) + list(VIDEO_JOBS)

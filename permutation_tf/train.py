@@ -25,19 +25,19 @@ log = logging.getLogger(__name__)
 
 def train_model(model, cfg, items, workdir: Path) -> dict:
     """Eq. 6-8 on the normal class's segments (SGD momentum 0.9, lr 1e-3, batch 10)."""
-    from common.training import fit_verbosity, standard_callbacks
+    from common.training import fit_resumable
     from permutation_tf.data import train_stream
 
-    ds, steps, n = train_stream(cfg, model.task, items)
+    _, steps, n = train_stream(cfg, model.task, items)
     t0 = time.time()
-    hist = model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, verbose=fit_verbosity(),
-                     callbacks=standard_callbacks(workdir, resume=cfg.resume, tensorboard=False))
+    logs = fit_resumable(model, lambda first: train_stream(cfg, model.task, items, start_epoch=first)[0],
+                         epochs=cfg.epochs, workdir=workdir, steps_per_epoch=steps, resume=cfg.resume,
+                         tensorboard=False)
     seconds = time.time() - t0
-    epochs_run = max(len(hist.history.get("loss", [])), 1)
     return {"train_segments": n, "steps_per_epoch": steps, "train_seconds": seconds,
-            "loss_per_epoch": [float(v) for v in hist.history.get("loss", [])],
-            "accuracy_per_epoch": [float(v) for v in hist.history.get("accuracy", [])],
-            "segments_per_second": steps * epochs_run * cfg.batch_size / max(seconds, 1e-9)}
+            "loss_per_epoch": [float(l["loss"]) for l in logs if "loss" in l],
+            "accuracy_per_epoch": [float(l["accuracy"]) for l in logs if "accuracy" in l],
+            "segments_per_second": steps * max(len(logs), 1) * cfg.batch_size / max(seconds, 1e-9)}
 
 
 def export(model, cfg, sample) -> dict:
@@ -144,6 +144,7 @@ def main(argv):
         test_videos_per_class=f.test_videos_per_class, max_frames=f.max_frames, test_max_frames=f.test_max_frames,
         steps_per_epoch=f.steps_per_epoch, test_permutations=f.test_permutations, score=f.score,
         pooling=f.pooling, lr=f.lr, eq8_class_average=f.eq8_class_average)
+    cflags.preflight(config)
     m = run(config)
     print(f"{m['task']} normal class {m['normal_class']} ({m['normal_name']}): AUROC {m['auroc']:.4f} "
           f"({m['score']}, {m['pooling']} pooling); all-labels {m['auroc_all']:.4f}; PCA-20 floor "
@@ -151,9 +152,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    from absl import app
-
-    from common.errors import exit_on_error
+    from common import flags as cflags
 
     _define_flags()
-    app.run(exit_on_error(main))
+    cflags.run(main)
