@@ -4,7 +4,7 @@ Presets only cut data and epochs (videos per class, frames per video, steps); th
 conv1..fc7 with conv1 stride 2 and the Top-CNN. ``paper`` = Sec. IV-D: M = 5, skip 2, 225 x 225 frames, SGD
 momentum 0.9, lr 1e-3, batch 10, 100 epochs, all segments of 50/10 (UCF101) or 100/15 (VID) videos per class.
 ``quick`` is sized for a shared 2-core CPU (measured: ~6 s per training step of 10 segments of 5 frames at 64 x 64
-with the other helpers' load): see README_video.md.
+with the other helpers' load): see README.md (video part).
 """
 from __future__ import annotations
 

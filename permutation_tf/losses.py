@@ -5,7 +5,7 @@ pseudo-label y only one term of that sum is non-zero, so Eq. 8 is the usual cros
 the constant M!. That constant does not change the ranking of the anomaly scores (Eq. 9 min-max normalises
 them) but it divides every gradient by M! (120 for M = 5, i.e. lr 1e-3 acts as 8.3e-6). We train with the usual
 cross-entropy (``average_over_classes=False``, the default) and keep Eq. 8's literal form available
-(``average_over_classes=True``, flag ``--eq8_class_average``); README_video.md lists this choice.
+(``average_over_classes=True``, flag ``--eq8_class_average``); README.md (video part) lists this choice.
 """
 from __future__ import annotations
 

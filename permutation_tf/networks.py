@@ -9,7 +9,7 @@ Base-CNN = CaffeNet [58] conv1..fc7, as in Caffe's ``bvlc_reference_caffenet`` d
     conv3 384x3x3 pad 1, relu;  conv4 384x3x3 pad 1 group 2, relu;  conv5 256x3x3 pad 1 group 2, relu, max-pool 3/2
     fc6 4096 relu dropout 0.5;  fc7 4096 relu dropout 0.5
 
-Choices where the paper is silent (listed in README_video.md): the Top-CNN (its layers are in a supplement that
+Choices where the paper is silent (listed in README.md (video part)): the Top-CNN (its layers are in a supplement that
 is not available) is ``fc8`` 1024 ReLU + dropout 0.5 + ``fc9`` to the classes; weights use the Keras defaults
 (Glorot-uniform, zero biases) rather than Caffe's Gaussian(0.01/0.005); inputs in [0, 1] are mapped to [-1, 1].
 The fc6 input size follows the frame size (2x2x256 at 64x64, 12x12x256 at 225x225 with stride 2).

@@ -7,7 +7,7 @@ class, ``n_parts`` = the number of classes (the report averages the parts, as th
 
 * On the paper's data (``ucf101``, ``imagenet_vid``; 20 classes each; skip with one line when absent):
   TABLE IV (rows UCF101 / ILSVRC2015): ours and the implemented baselines (RotNet on frames, Shuffle and Learn,
-  AoT, Sorting); Video Colorization and Tracking are not implemented (README_video.md). TABLE V: M = 3..6,
+  AoT, Sorting); Video Colorization and Tracking are not implemented (README.md (video part)). TABLE V: M = 3..6,
   TABLE VI: skip 0..3 (ours).
 * Variant ``moving_fashion`` (the Moving Fashion-MNIST video set of :mod:`permutation_tf.make_moving_fashion`,
   10 classes, written on first use): the same jobs, filling the row "UCF101" of each table in the variant
