@@ -51,5 +51,5 @@ def test_table2_pipeline_on_tiny_fixtures(tmp_path):
                     scale="smoke", workdir=str(tmp_path / "w"), batch_size=4, lambdas=(0.5, 0.25, 0.25))
     res = table2.run(cfg)
     assert set(res["_cells"]) == {(table2.ROW, c) for c in table2.COLUMNS.values()}
-    assert all(0.0 <= v <= 100.0 for v in res["_cells"].values())
+    assert all(0.0 <= v <= 100.0 + 1e-9 for v in res["_cells"].values()), res["_cells"]  # 11-point mean: float sum
     assert res["pretraining"]["clusters"] == 2
