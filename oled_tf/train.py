@@ -168,17 +168,9 @@ def run(config: OLEDConfig) -> dict:
     Under ``--strategy=multi_worker`` only the chief writes into ``workdir`` and ``export_dir``; the other
     workers train in step with it and write into a temporary folder that is deleted at the end.
     """
-    import shutil
+    from common.training import run_on_this_worker
 
-    from common.training import for_this_worker, get_strategy
-
-    strategy = get_strategy(config.strategy)
-    config, worker_tmp = for_this_worker(config, strategy)
-    try:
-        return _run(config, strategy)
-    finally:
-        if worker_tmp:
-            shutil.rmtree(worker_tmp, ignore_errors=True)
+    return run_on_this_worker(config, _run)
 
 
 def _run(config: OLEDConfig, strategy) -> dict:
