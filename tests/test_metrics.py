@@ -129,3 +129,19 @@ def test_frame_level_bad_options():
         metrics.frame_level_metrics(s, y, normalisation="zscore")
     with pytest.raises(ReproError):
         metrics.frame_level_metrics(s, y[:1])
+
+
+def test_minmax_treats_float_noise_between_equal_scores_as_ties():
+    """Defect: identical images got AUROC 0.667, their float32 score noise stretched to [0, 1] by min-max."""
+    from oled_tf.evaluate import image_aurocs, normalise
+
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 6 + [1] * 3)
+    base = np.float32(523.17)
+    raw = {k: (base + rng.integers(-3, 4, labels.size) * np.spacing(base)).astype(np.float32)
+           for k in ("s_rec", "s_mask", "s_cont")}
+    raw["s_rec"][labels == 1] += 2 * np.spacing(base)  # noise that happens to rank the outliers higher
+    np.testing.assert_array_equal(metrics.minmax(raw["s_rec"]), np.zeros(labels.size))
+    assert all(v == 0.5 for v in image_aurocs(labels, normalise(raw)).values())
+    # A real spread is still normalised.
+    np.testing.assert_allclose(metrics.minmax([1000.0, 1001.0, 1000.5]), [0.0, 1.0, 0.5])
