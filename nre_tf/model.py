@@ -4,7 +4,7 @@ How the neighbours reach the train step (design choice, documented in the README
 the frozen encoder A of a trained plain auto-encoder, so the *bank* ``R_A(X_i)`` of all training samples never
 changes during NRE training and is computed once. Before an epoch (every ``refresh_every`` epochs, see
 :class:`NeighbourRefresh`) the current ``X' = D(E_phi(X))`` of every training sample is encoded by A and the
-indices of its T nearest / T farthest bank entries are looked up (Eq. 2-3, in ``common/neighbours.py``). The
+indices of its T nearest / T farthest bank entries are looked up (Eq. 2-3, in ``nre_tf/neighbours.py``). The
 data pipeline (:class:`NeighbourBatches`) then yields ``(x, near_latents, far_latents)`` batches, the bank rows
 of those indices, shapes (B, H, W, C), (B, T, d), (B, T, d). ``train_step`` computes ``R_A(X)`` and
 ``R_A(X')`` with the frozen A and the loss of Eq. 5 in R_A against the stored neighbour latents; gradients flow

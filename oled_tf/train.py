@@ -80,7 +80,7 @@ def build_model(cfg: OLEDConfig, kind: str, compile_model: bool = True):
     model = OLED(kind, t=cfg.t, gamma=cfg.gamma, lambda_rec=cfg.lambda_rec, threshold_eps=cfg.threshold_eps,
                  threshold_mode=cfg.threshold_mode, mm_uses_context=cfg.mm_uses_context, mask_kind=cfg.mask,
                  random_mask_size=cfg.random_mask_size, seed=cfg.seed + 17)
-    model(keras.ops.zeros((2, *model.input_shape_)), training=False)  # build (BackupAndRestore, export)
+    model(keras.ops.zeros((2, *model.input_shape_)), training=False)  # build (checkpoint restore, export)
     if not compile_model:
         return model
 

@@ -1,4 +1,4 @@
-"""NRE pipeline: N / F on a constructed set (through common/neighbours), neighbour refresh during training,
+"""NRE pipeline: N / F on a constructed set (through nre_tf/neighbours), neighbour refresh during training,
 FGSM bounds on a trained toy model, the SavedModel export reloaded in a fresh process, the CLI error path."""
 import os
 import subprocess

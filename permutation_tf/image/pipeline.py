@@ -3,7 +3,7 @@
 The steps, in the paper's order: read and split the data (:mod:`.data`), train the pretext task on the normal
 class (:func:`train`), score the test images by the pretext loss under all of the task's transformations
 (:mod:`.scoring`), compute the AUROC and the PCA-20 floor on the same split (:mod:`.evaluate`), and optionally
-export the scorer (:func:`export`). Writes ``config.json``, ``log.csv``, ``tb/``, ``backup/`` (resumable),
+export the scorer (:func:`export`). Writes ``config.json``, ``log.csv``, ``tb/``, ``checkpoint/`` (exact resume),
 ``test_losses.npz`` and ``metrics.json`` into the workdir.
 
 A run whose workdir already holds a ``metrics.json`` written under the same resolved config is not repeated
