@@ -126,6 +126,10 @@ class SpotArtifacts(keras.Model):
     def has_generator_player(self) -> bool:
         return self.generator_network is not None
 
+    def build(self, input_shape=None):
+        """Sub-networks create their variables when first called (see :meth:`build_all`)."""
+        self.built = True
+
     def build_all(self) -> None:
         """Create every variable (one inference pass on a zero batch)."""
         self(tf.zeros((2, self.image_size, self.image_size, self.channels)), training=False)
