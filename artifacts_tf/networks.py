@@ -267,8 +267,46 @@ class ImageNetRescale(layers.Layer):
         return tuple(input_shape[:-1]) + (3,)
 
 
+@keras.saving.register_keras_serializable(package="artifacts_tf")
+class GroupedConv2D(layers.Layer):
+    """AlexNet's two-group convolution as split -> two convolutions -> concat (what the original does on two
+    GPUs). Same function and parameter count as ``Conv2D(groups=2)``, whose CPU kernel in Keras 3 goes through a
+    freshly XLA-compiled function at every eager call."""
+
+    def __init__(self, filters, kernel, groups=2, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel, self.groups, self.use_bias = int(filters), kernel, int(groups), bool(use_bias)
+        if self.filters % self.groups:
+            raise ValueError(f"filters {filters} not divisible by groups {groups}")
+        self.convs = [layers.Conv2D(self.filters // self.groups, kernel, padding="same",
+                                    kernel_initializer="glorot_uniform", use_bias=use_bias,
+                                    bias_initializer=keras.initializers.Constant(0.1), kernel_regularizer=_reg(),
+                                    name=f"group{g}") for g in range(self.groups)]
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        if c % self.groups:
+            raise ValueError(f"input channels {c} not divisible by groups {self.groups}")
+        for conv in self.convs:
+            conv.build(tuple(input_shape[:-1]) + (c // self.groups,))
+        self.built = True
+
+    def call(self, x):
+        parts = keras.ops.split(x, self.groups, axis=-1)
+        return keras.ops.concatenate([conv(p) for conv, p in zip(self.convs, parts)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel": self.kernel, "groups": self.groups,
+                "use_bias": self.use_bias}
+
+
 def _aconv(filters, kernel, strides=1, groups=1, padding="same", name=None, use_bias=True):
-    return layers.Conv2D(filters, kernel, strides=strides, groups=groups, padding=padding,
+    if groups > 1:
+        return GroupedConv2D(filters, kernel, groups, use_bias=use_bias, name=name)
+    return layers.Conv2D(filters, kernel, strides=strides, padding=padding,
                          kernel_initializer="glorot_uniform", bias_initializer=keras.initializers.Constant(0.1),
                          kernel_regularizer=_reg(), use_bias=use_bias, name=name)
 
