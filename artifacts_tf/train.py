@@ -179,9 +179,6 @@ def train_game(cfg, data, autoencoder, workdir: Path):
 def transfer_table1(cfg, data, model, autoencoder) -> dict:
     """Table 1 protocol (Sec. 5.1) for the discriminator and, with ``cfg.floors``, the two floors; also the
     Table 2 fold protocol on the discriminator's frozen conv5."""
-    import keras
-    import tensorflow as tf
-
     from artifacts_tf import transfer as tr
     from artifacts_tf.networks import build_alexnet_trunk, transfer_features
 
@@ -205,7 +202,7 @@ def transfer_table1(cfg, data, model, autoencoder) -> dict:
     results, head = evaluate("discriminator", feats, True)
     res = {"discriminator": results}
     if cfg.floors:
-        keras.utils.set_random_seed(cfg.seed + 1000)  # the random-init floor: a fresh trunk of the same network
+        # The random-init floor: a fresh trunk of the same network (its initial weights follow from --seed).
         rand = transfer_features(build_alexnet_trunk(cfg.image_size, 3, name="random_trunk"))
         res["random_init_conv"] = evaluate("random-init conv (floor)", rand, True)[0]
         if autoencoder is not None:
