@@ -202,7 +202,6 @@ def test_stl10_fold_protocol_on_fixture(tmp_path):
     n = 40
     y = np.arange(n) % 4
     x = (rng.integers(0, 40, (n, 96, 96, 3)) + (y * 50)[:, None, None, None]).astype(np.uint8)
-    folds = [np.arange(k, n, 10) for k in range(10)] + [np.arange(n)] * 0
     folds = [np.sort(np.concatenate([np.arange(k * 4, k * 4 + 4), (np.arange(k * 4, k * 4 + 4) + 20) % n]))
              for k in range(10)]
     write_stl10(tmp_path, (x, y), (x[:12], y[:12]), x[:6], folds=folds)
