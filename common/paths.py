@@ -21,3 +21,43 @@ def default_data_dir() -> Path:
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
     """``data_dir`` if given, else :func:`default_data_dir`."""
     return Path(data_dir).expanduser() if data_dir else default_data_dir()
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> Path:
+    """Check, before any work is done, that ``path`` can be used as an output folder: every part of it that
+    exists is a directory, and a file can be created in it. Folders this check had to create are removed again
+    (the run creates them when it writes). Raises ConfigError naming ``--<flag>`` and what to do."""
+    from common.errors import ConfigError
+
+    p = Path(path).expanduser()
+    for part in [p, *p.parents]:
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                what = "is a file, not a directory" if part == p else f"is inside {part}, which is a file"
+                raise ConfigError(f"--{flag}={path} {what}; choose another --{flag}")
+            break
+    created = [q for q in [p, *p.parents] if not q.exists()]
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
+        fd, probe = tempfile.mkstemp(prefix=".write_test.", dir=p)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"--{flag}={path} cannot be created or written ({e.strerror or e}); choose a "
+                          f"writable --{flag}") from None
+    finally:
+        for q in created:  # innermost first
+            try:
+                q.rmdir()
+            except OSError:
+                break
+    return p
+
+
+def check_output_dirs(workdir=None, export_dir=None) -> None:
+    """:func:`check_output_dir` for a run's ``--workdir`` and ``--export_dir`` (None: not used)."""
+    for flag, path in (("workdir", workdir), ("export_dir", export_dir)):
+        if path:
+            check_output_dir(path, flag)

@@ -25,17 +25,28 @@ A :class:`Job` is one unit of work that fills one or more cells of ONE table::
 
     Job(table="oled.table1", name="class3",
         cells=[("OLED (Ours) s_rec", "AUCROC"), ("OLED (Ours) s_mask", "AUCROC"), ...],
-        run=run_mnist_class3,            # run(scale, workdir, data_dir) -> {cell: value} or JobResult
+        run=run_mnist_class3,            # run(scale, workdir, data_dir, seed=0) -> {cell: value} or JobResult
         datasets=("mnist",), seeds=(0,), n_parts=10)
 
-* ``run(scale: str, workdir: Path, data_dir: Path | None)`` trains/evaluates and returns the values of exactly
-  the job's ``cells``, in the paper's units (a fraction where the paper prints 0.9772, a percentage where it
+* ``run(scale: str, workdir: Path, data_dir: Path | None, seed: int = 0)`` trains/evaluates ONE run with
+  ``seed`` (the seed of its config: split, initialisation, shuffling) and returns the values of exactly the
+  job's ``cells``, in the paper's units (a fraction where the paper prints 0.9772, a percentage where it
   prints 79.94%), either as a plain ``{(row, col): float}`` or as a :class:`JobResult`, which may also carry
   the seeds actually used and ``extra`` metrics (any JSON-serialisable dict, e.g. per-class values, loss).
   ``scale`` is ``smoke`` (seconds, checks the plumbing), ``quick`` (minutes, a reduced run) or ``paper`` (the
   paper's settings). ``workdir`` is a directory owned by the job (checkpoints, logs; it survives between
-  calls so a job may resume); jobs with the same ``workdir_name`` share one. ``data_dir`` is ``--data_dir``
-  or ``None`` (then use ``common.paths.default_data_dir()``).
+  calls so a job may resume); jobs with the same ``workdir_name`` share one (one per seed: seed 0 uses
+  ``<workdir_name>``, seed s ``<workdir_name>-seed<s>``). ``data_dir`` is ``--data_dir`` or ``None`` (then use
+  ``common.paths.default_data_dir()``). A ``run`` without a ``seed`` parameter is run once, with its own seeds.
+* Seeds: ``--seeds=0,1,2`` runs every selected job once per seed (only the seeds a stored result lacks, unless
+  ``--force``); the result file keeps every seed's value of every cell (``per_seed``) and the mean; the report
+  prints ``mean ± sd (n seeds)`` (sample SD over seeds; for ``n_parts`` cells the SD of the per-seed means over
+  the parts). Without ``--seeds`` a job runs with its ``seeds`` (default ``(0,)``).
+* Rows the report adds: a job may also fill a row of :data:`ADDED_ROWS` (e.g. :data:`FLOOR_ROW`, the PCA-20
+  floor of every one-class table, ``common/floors.py``) in any column of its table. Such a row is not in the
+  paper: the report shows it below the paper's rows with the paper's value "–". A job that fills floor cells
+  may also give ``floor(scale, workdir, data_dir, seed=0) -> {cell: value}``: those cells alone, from the job's
+  own data preparation without training (``python -m common.add_floors`` adds them to older stored results).
 * When its data is missing the job raises ``common.errors.DataError`` with one line saying what is missing;
   the runner prints ``skip <table>/<job>: <message>`` and goes on. Any other exception is a bug and stops the
   run (the report is still rendered with what finished).
@@ -49,10 +60,10 @@ A :class:`Job` is one unit of work that fills one or more cells of ONE table::
   finished so far and says ``k/n parts`` until all are done.
 
 Results: ``python -m common.run_tables --scale=smoke|quick|paper [--only=oled.table1,nre,oled.table1/class3]
-[--results_dir=results] [--data_dir=DIR] [--force]`` runs the selected jobs and stores each finished job as
-``<results_dir>/cells/<scale>/<table id>/<job name>.json`` (written to a temporary file and renamed, so a file
-that exists is complete). A job with a result file at that scale is not run again unless ``--force``. Then
-``<results_dir>/REPORT.md`` is rendered (``python -m common.report`` renders it alone).
+[--results_dir=results] [--data_dir=DIR] [--seeds=0,1,2] [--force]`` runs the selected jobs and stores each
+finished job as ``<results_dir>/cells/<scale>/<table id>/<job name>.json`` (written to a temporary file and
+renamed, so a file that exists is complete). A job with a result file at that scale is not run again unless
+``--force``. Then ``<results_dir>/REPORT.md`` is rendered (``python -m common.report`` renders it alone).
 
 This module imports no TensorFlow.
 """
@@ -90,6 +101,14 @@ SOURCES: dict[str, str] = {
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 Cell = tuple[str, str]
+
+# Rows the report adds below a table's printed rows (not in the paper; its value is shown as "–").
+FLOOR_ROW = "PCA-20 floor (ours)"
+ADDED_ROWS: dict[str, str] = {
+    FLOOR_ROW: "floor computed by us in the same job, on the same split: PCA with 20 components fitted on the "
+               "training images, anomaly score = reconstruction error (one-class tables, common/floors.py); "
+               "for a representation table (NRE Table 1) the same classifier on the 20-d PCA projection",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +174,13 @@ class Table:
         return [(r.name, c.name) for r in self.rows for c in self.columns]
 
     def has_cell(self, cell: Cell) -> bool:
+        """Whether ``cell`` is a cell of the printed table."""
         return cell[0] in self.row_names and cell[1] in self.column_names
+
+    def accepts(self, cell: Cell) -> bool:
+        """Whether a job may fill ``cell``: a printed cell, or a column of a row the report adds
+        (:data:`ADDED_ROWS`)."""
+        return self.has_cell(cell) or (cell[0] in ADDED_ROWS and cell[1] in self.column_names)
 
     def paper_value(self, row: str, col: str) -> float | None:
         return self.row(row).values[self.column_names.index(col)]
@@ -214,7 +239,18 @@ class JobResult:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # JSON-serialisable extra metrics
 
 
-RunFn = Callable[[str, Path, "Path | None"], "Mapping[Cell, float] | JobResult"]
+RunFn = Callable[..., "Mapping[Cell, float] | JobResult"]  # run(scale, workdir, data_dir[, seed])
+
+
+def takes_seed(run: Callable) -> bool:
+    """Whether a job's ``run`` accepts a ``seed`` argument (see the module docstring)."""
+    import inspect
+
+    try:
+        params = inspect.signature(run).parameters
+    except (TypeError, ValueError):
+        return False
+    return "seed" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,6 +266,9 @@ class Job:
     workdir_name: str | None = None   # default "<table>/<name>"
     description: str = ""
     variant: str = ""                 # "" = the paper's datasets; else the dataset the cells are run on instead
+    # floor(scale, workdir, data_dir, seed=0) -> {cell: value}: the job's FLOOR_ROW cells alone, from the job's
+    # own data preparation without training (common.add_floors adds them to results stored before the floor).
+    floor: Callable[..., Mapping[Cell, float]] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "cells", tuple((str(r), str(c)) for r, c in self.cells))
@@ -247,7 +286,9 @@ class Job:
         table = get_table(self.table)
         out: list[str] = []
         for r, c in self.cells:
-            out += [d for d in table.cell_datasets(r, c) if d not in out]
+            cell_ds = table.cell_datasets(r, c) if table.has_cell((r, c)) else (table.column(c).datasets
+                                                                                 or table.datasets)
+            out += [d for d in cell_ds if d not in out]
         return tuple(out)
 
 
@@ -299,9 +340,10 @@ def validate_jobs(jobs: list[Job]) -> None:
         if not job.cells:
             raise ValueError(f"job {job.key} fills no cell")
         for cell in job.cells:
-            if not table.has_cell(cell):
+            if not table.accepts(cell):
                 raise ValueError(f"job {job.key} names cell {cell!r}, which {job.table} does not have; rows: "
-                                 f"{table.row_names}; columns: {table.column_names}")
+                                 f"{table.row_names} (or one the report adds: {list(ADDED_ROWS)}); columns: "
+                                 f"{table.column_names}")
             by_cell.setdefault((job.table, job.variant, *cell), []).append(job)
         if job.n_parts < 1:
             raise ValueError(f"job {job.key} has n_parts={job.n_parts}")

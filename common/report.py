@@ -5,7 +5,10 @@
 ``common.registry``) and writes ``<results_dir>/REPORT.md``. Each cell reads ``paper / ours (ours - paper)``;
 ``paper / —`` where we have no result yet. Where a cell has results at several scales the largest is shown
 (paper > quick > smoke) and the table's "Ours:" line says which scale and seeds each cell comes from. Cells
-filled by ``n_parts`` jobs show the mean of the parts finished (``k/n parts`` until all are done).
+filled by ``n_parts`` jobs show the mean of the parts finished (``k/n parts`` until all are done). A cell run
+with several seeds (``--seeds``) reads ``paper / mean ± sd (n seeds) (mean - paper)``: the sample SD over the
+seeds (of the per-seed means over the parts). Rows the report adds (``common.registry.ADDED_ROWS``, e.g. the
+PCA-20 floor) follow the paper's rows with the paper's value "–".
 
 The report holds no timestamps, so rendering it twice from the same results gives the same file.
 This module imports no TensorFlow.
@@ -22,7 +25,8 @@ from typing import Any
 
 from common.errors import ReproError, exit_on_error
 from common.paths import REPO_ROOT
-from common.registry import BASELINE, CITED, PAPER_TITLES, PAPERS, SCALES, Table, all_tables, paper_tables
+from common.registry import ADDED_ROWS, BASELINE, CITED, PAPER_TITLES, PAPERS, SCALES, Row, Table, all_tables, \
+    paper_tables
 
 DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
 RESULT_FORMAT = 1
@@ -43,6 +47,8 @@ def load_results(results_dir: Path) -> list[dict[str, Any]]:
             res = json.loads(path.read_text())
             if res.get("format") != RESULT_FORMAT or res["scale"] not in SCALES:
                 raise ValueError("unknown format or scale")
+            res["_per_seed"] = {(c["row"], c["col"]): {str(k): float(v) for k, v in c["per_seed"].items()}
+                                for c in res["cells"] if c.get("per_seed")}
             res["cells"] = [(c["row"], c["col"], float(c["value"])) for c in res["cells"]]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ReproError(f"{path} is not a result file of common.run_tables ({e}); delete it and run the "
@@ -61,8 +67,12 @@ def _esc(text: str) -> str:
 
 
 class _CellResult:
-    def __init__(self, scale: str, values: list[float], n_parts: int, results: list[dict]):
+    """The results of one cell at one scale: one value per finished part, and per seed where stored."""
+
+    def __init__(self, scale: str, values: list[float], n_parts: int, results: list[dict],
+                 per_seed: list[dict[str, float] | None] | None = None):
         self.scale, self.values, self.n_parts, self.results = scale, values, n_parts, results
+        self.per_seed = per_seed or [None] * len(values)
 
     @property
     def mean(self) -> float:
@@ -72,22 +82,39 @@ class _CellResult:
     def complete(self) -> bool:
         return len(self.values) >= self.n_parts
 
+    def seed_means(self) -> list[float]:
+        """The cell's value for each seed that every finished part holds (the mean over the parts); [] when a
+        part stores no per-seed values."""
+        if any(p is None for p in self.per_seed):
+            return []
+        common = set.intersection(*(set(p) for p in self.per_seed))
+        return [math.fsum(p[s] for p in self.per_seed) / len(self.per_seed) for s in sorted(common, key=int)]
+
+    def seed_sd(self) -> tuple[float, int] | None:
+        """(sample SD over seeds of :meth:`seed_means`, number of seeds) when there are at least 2 seeds."""
+        means = self.seed_means()
+        if len(means) < 2:
+            return None
+        m = math.fsum(means) / len(means)
+        return math.sqrt(math.fsum((v - m) ** 2 for v in means) / (len(means) - 1)), len(means)
+
 
 def cell_results(table: Table, results: list[dict], variant: str = "") -> dict[tuple[str, str], _CellResult]:
     """For each cell of ``table`` with results of ``variant``: the values at the largest scale that has any."""
-    by: dict[tuple[str, str], dict[str, list[tuple[float, dict]]]] = defaultdict(lambda: defaultdict(list))
+    by: dict[tuple[str, str], dict[str, list[tuple[float, dict, Any]]]] = defaultdict(lambda: defaultdict(list))
     for res in results:
         if res["table"] != table.id or res.get("variant", "") != variant:
             continue
         for r, c, v in res["cells"]:
-            if table.has_cell((r, c)):
-                by[(r, c)][res["scale"]].append((v, res))
+            if table.accepts((r, c)):
+                by[(r, c)][res["scale"]].append((v, res, res.get("_per_seed", {}).get((r, c))))
     out = {}
     for cell, per_scale in by.items():
         scale = max(per_scale, key=SCALES.index)
         entries = per_scale[scale]
-        n_parts = max(int(res.get("n_parts", 1)) for _, res in entries)
-        out[cell] = _CellResult(scale, [v for v, _ in entries], n_parts, [res for _, res in entries])
+        n_parts = max(int(res.get("n_parts", 1)) for _, res, _ in entries)
+        out[cell] = _CellResult(scale, [v for v, _, _ in entries], n_parts, [res for _, res, _ in entries],
+                                [p for _, _, p in entries])
     return out
 
 
@@ -120,17 +147,22 @@ def _render_cells(table: Table, results: list[dict], variant: str) -> list[str]:
         _esc(c.name) + _MARK.get(c.source or "", "") + (f" [{c.unit}]" if c.unit else "") for c in table.columns]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
-    rows = table.rows if not variant else [r for r in table.rows if any((r.name, c) in cells
-                                                                           for c in table.column_names)]
-    for row in rows:
+    added = [Row(name, (None,) * len(table.columns), text=("",) * len(table.text_columns))
+             for name in ADDED_ROWS if any((name, c) in cells for c in table.column_names)]
+    rows = list(table.rows if not variant else [r for r in table.rows if any((r.name, c) in cells
+                                                                                for c in table.column_names)])
+    for row in rows + added:
         out = [_esc(row.name) + _MARK.get(row.source or "", "")] + [_esc(t) for t in row.text]
         for col, paper in zip(table.columns, row.values):
-            text = table.paper_text(row.name, col.name) + " / "
+            text = (table.paper_text(row.name, col.name) if table.has_cell((row.name, col.name)) else "–") + " / "
             cr = cells.get((row.name, col.name))
             if cr is None:
                 text += "—"
             else:
                 text += _fmt(cr.mean, table.decimals)
+                sd = cr.seed_sd()
+                if sd is not None:
+                    text += f" ± {_fmt(sd[0], table.decimals)} ({sd[1]} seeds)"
                 if paper is not None:
                     text += f" ({_fmt(cr.mean - paper, table.decimals, sign=True)})"
                 if not cr.complete:
@@ -144,13 +176,18 @@ def _render_cells(table: Table, results: list[dict], variant: str) -> list[str]:
         lines.append("Ours: not run yet.")
     else:
         groups: dict[tuple[str, str], int] = defaultdict(int)
-        for cr in cells.values():
+        for cell, cr in cells.items():
+            if not table.has_cell(cell):
+                continue  # rows the report adds are explained below
             seeds = sorted({s for res in cr.results for s in res.get("seeds", [])})
             groups[(cr.scale, json.dumps(seeds))] += 1
         parts = [f"scale={scale}, seeds={seeds}: {n} cell{'s' if n > 1 else ''}"
                  for (scale, seeds), n in sorted(groups.items(), key=lambda kv: -SCALES.index(kv[0][0]))]
         total = len(table.cells())
-        lines.append(f"Ours: {len(cells)} of {total} cells; " + "; ".join(parts) + ".")
+        n_paper = sum(1 for cell in cells if table.has_cell(cell))
+        lines.append(f"Ours: {n_paper} of {total} cells; " + "; ".join(parts or ["only rows the report adds"]) + ".")
+        if added:
+            lines += [""] + [f"Row \"{_esc(r.name)}\" is not in the paper: {ADDED_ROWS[r.name]}." for r in added]
         extras = {}
         for cr in cells.values():
             for res in cr.results:
@@ -170,7 +207,7 @@ def render(results_dir: Path = DEFAULT_RESULTS_DIR) -> str:
     n_run = {p: 0 for p in PAPERS}
     n_cells = {p: 0 for p in PAPERS}
     for t in tables.values():
-        n_run[t.paper] += len(cell_results(t, results))
+        n_run[t.paper] += sum(1 for cell in cell_results(t, results) if t.has_cell(cell))
         n_cells[t.paper] += len(t.cells())
     lines = [
         "# Reproduction report",
@@ -180,7 +217,10 @@ def render(results_dir: Path = DEFAULT_RESULTS_DIR) -> str:
         "",
         "Each cell reads **paper / ours (ours − paper)**, in the unit of the table; `—` means not run yet and "
         "`–` that the paper prints no value. Where a cell was run at several scales the largest is shown "
-        "(paper > quick > smoke); each table's \"Ours:\" line gives the scale and seeds.",
+        "(paper > quick > smoke); each table's \"Ours:\" line gives the scale and seeds. `± sd (n seeds)`: "
+        "sample standard deviation over n seeds. A row \"PCA-20 floor (ours)\" is not in the paper: it is a "
+        "floor computed in the same job on the same split (common/floors.py); a learned method below it is "
+        "visible at a glance.",
         "Rows or columns marked (cited) hold numbers the paper copied from other work; (baseline) marks other "
         "methods that the paper's authors trained and evaluated themselves; unmarked ones are the paper's own "
         "method.",

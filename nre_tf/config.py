@@ -11,8 +11,10 @@ import dataclasses
 from typing import ClassVar
 
 from common.config import RunConfig
-from common.errors import ConfigError
-from nre_tf.losses import check_lambdas
+from common.errors import ConfigError, check_non_negative, check_positive
+
+# Every dataset some NRE entry point reads (each entry point checks its own subset when it loads the data).
+DATASETS = ("mnist", "mnist5k", "fashion_mnist", "ucsd_ped2", "ucsd", "image_folder")
 
 # Table 1 trains every model for 40 and for 100 epochs; quick keeps the 40:100 ratio.
 PRESETS = {
@@ -26,6 +28,18 @@ PRESETS = {
                   attack_epochs=10, substitute_epochs=10, substitute_rounds=6, n_attack_test=0,
                   patches_per_frame=0, max_frames=0, eval_epochs=80, magnet_epochs=100),
 }
+
+
+def check_lambdas(lambdas) -> tuple[float, float, float]:
+    """Validate a (lambda1, lambda2, lambda3) triplet: three non-negative numbers summing to 1 (Eq. 1)."""
+    try:
+        lam = tuple(float(v) for v in lambdas)
+    except (TypeError, ValueError):
+        raise ConfigError(f"lambdas (--lambdas) must be three numbers like 0.5,0.2,0.3, got {lambdas!r}") from None
+    if len(lam) != 3 or min(lam) < 0 or abs(sum(lam) - 1.0) > 1e-6:
+        raise ConfigError(f"lambdas must be three non-negative numbers summing to 1 (Eq. 1, --lambdas), got "
+                          f"{','.join(map(str, lam))} ({len(lam)} numbers, sum {sum(lam):g})")
+    return lam
 
 
 @dataclasses.dataclass
@@ -77,7 +91,15 @@ class NREConfig(RunConfig):
 
     def resolved(self):
         cfg = super().resolved()
+        if cfg.dataset is not None and cfg.dataset not in DATASETS:
+            raise ConfigError(f"NRE does not support --dataset={cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
         check_lambdas(cfg.lambdas)
+        check_non_negative(n_train=cfg.n_train, n_test=cfg.n_test, patches_per_frame=cfg.patches_per_frame,
+                           max_frames=cfg.max_frames, n_attack_test=cfg.n_attack_test)
+        check_positive(epochs=cfg.epochs, batch_size=cfg.batch_size, ae_epochs=cfg.ae_epochs,
+                       latent_dim=cfg.latent_dim, lr=cfg.lr, ae_lr=cfg.ae_lr, eval_epochs=cfg.eval_epochs,
+                       attack_epochs=cfg.attack_epochs, substitute_epochs=cfg.substitute_epochs,
+                       substitute_rounds=cfg.substitute_rounds, magnet_epochs=cfg.magnet_epochs)
         if cfg.T < 1:
             raise ConfigError(f"--T must be >= 1, got {cfg.T}")
         if cfg.clusters < 0 or cfg.clusters == 1:

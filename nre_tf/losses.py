@@ -8,7 +8,7 @@ Equation numbers are the paper's:
 * Eq. 5 -- :func:`nre_loss`: ``lambda1 D(R_A(X), R_A(X')) + lambda2 sum_i D(R_A(X'), R_A(X0_i))
   + lambda3 sum_i S(R_A(X'), R_A(Xinf_i))`` with ``X' = D(E_phi(X))`` and ``lambda1 + lambda2 + lambda3 = 1``.
 * Eq. 2 / Eq. 3 (the neighbour functions N and F) are look-ups, not losses: they live in
-  ``common/neighbours.py`` and are driven by :mod:`nre_tf.neighbours`.
+  ``nre_tf/neighbours.py`` and are driven by :mod:`nre_tf.trainer`.
 
 Conventions (assumptions, the paper is silent): the T terms are *summed* as Eq. 5 writes them (not averaged);
 the loss of a batch is the mean over its samples; a zero vector (possible after the ReLU) has cosine similarity 0
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from common.errors import ConfigError
+from nre_tf.config import check_lambdas  # noqa: F401  (validation lives with the config: no TF)
 
 _EPS = 1e-12
 
@@ -35,17 +35,6 @@ def cosine_similarity(a, b, axis: int = -1):
 def cosine_distance(a, b, axis: int = -1):
     """``D(a, b) = 1 - S(a, b)`` (Section 3.1, below Eq. 3)."""
     return 1.0 - cosine_similarity(a, b, axis=axis)
-
-
-def check_lambdas(lambdas) -> tuple[float, float, float]:
-    """Validate a (lambda1, lambda2, lambda3) triplet: three non-negative numbers summing to 1 (Eq. 1)."""
-    try:
-        lam = tuple(float(v) for v in lambdas)
-    except (TypeError, ValueError):
-        raise ConfigError(f"lambdas must be three numbers like 0.5,0.2,0.3, got {lambdas!r}") from None
-    if len(lam) != 3 or min(lam) < 0 or abs(sum(lam) - 1.0) > 1e-6:
-        raise ConfigError(f"lambdas must be three non-negative numbers summing to 1 (Eq. 1), got {lambdas!r}")
-    return lam
 
 
 def nre_loss_terms(ra_x, ra_xp, ra_near, ra_far):

@@ -9,6 +9,11 @@ data pipeline (:class:`NeighbourBatches`) then yields ``(x, near_latents, far_la
 of those indices, shapes (B, H, W, C), (B, T, d), (B, T, d). ``train_step`` computes ``R_A(X)`` and
 ``R_A(X')`` with the frozen A and the loss of Eq. 5 in R_A against the stored neighbour latents; gradients flow
 through A (frozen) into D and E_phi.
+
+Training steps: every model here is a one-player :class:`common.multiplayer.MultiPlayerModel` (the player is
+the trained networks, with the optimizer given to ``compile``): losses in float32 under mixed precision, loss
+scaling under ``mixed_float16``, and per-replica loss scaling / metric aggregation under a ``tf.distribute``
+strategy come from there.
 """
 from __future__ import annotations
 
@@ -16,10 +21,30 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common.multiplayer import MultiPlayerModel, Player
 from nre_tf import losses
 
 
-class AutoEncoder(keras.Model):
+def _f32(x):
+    return tf.cast(x, tf.float32)
+
+
+class _OnePlayerModel(MultiPlayerModel):
+    """A model whose networks ``trained_networks()`` are trained by one optimizer on ``outputs["loss"]``."""
+
+    player_name = "model"
+
+    def compile(self, optimizer, **kwargs):
+        """``optimizer`` trains ``trained_networks()`` (wrapped for loss scaling under ``mixed_float16``)."""
+        self.compile_players([Player(self.player_name, self.trained_networks, optimizer,
+                                     lambda out: out["loss"])], **kwargs)
+        self.optimizer = self.players[0].optimizer
+
+    def trained_networks(self) -> list:
+        raise NotImplementedError
+
+
+class AutoEncoder(_OnePlayerModel):
     """Reconstruction auto-encoder ``D(E(corrupt(X)))`` trained with a pixel MSE.
 
     ``corruption``:
@@ -34,17 +59,15 @@ class AutoEncoder(keras.Model):
 
     def __init__(self, encoder, decoder, corruption: str = "none", noise_std: float = 0.1,
                  block_frac: float = 0.5, seed: int = 0, **kw):
-        super().__init__(**kw)
+        super().__init__(metric_names=("loss",), **kw)
         if corruption not in ("none", "gaussian", "block"):
             raise ValueError(f"unknown corruption {corruption!r}")
         self.encoder, self.decoder = encoder, decoder
         self.corruption, self.noise_std, self.block_frac = corruption, float(noise_std), float(block_frac)
         self.seed_gen = keras.random.SeedGenerator(seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
+    def trained_networks(self) -> list:
+        return [self.encoder, self.decoder]
 
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -66,9 +89,9 @@ class AutoEncoder(keras.Model):
         in_c = tf.cast((cols >= left) & (cols < left + side_w), tf.float32)  # (B, W)
         return (in_r[:, :, None] * in_c[:, None, :])[..., None]
 
-    def train_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data
-        x = tf.cast(x, tf.float32)
+    def compute_outputs(self, data, training=False):
+        """Corrupt, reconstruct and the pixel MSE (float32; inside the block only for ``block``)."""
+        x = _f32(data[0] if isinstance(data, (tuple, list)) else data)
         mask = None
         if self.corruption == "gaussian":
             noise = keras.random.normal(tf.shape(x), stddev=self.noise_std, seed=self.seed_gen)
@@ -78,23 +101,16 @@ class AutoEncoder(keras.Model):
             x_in = x * (1.0 - mask)
         else:
             x_in = x
-        with tf.GradientTape() as tape:
-            x_rec = self(x_in, training=True)
-            sq = tf.square(x - x_rec)
-            if mask is None:
-                loss = tf.reduce_mean(sq)
-            else:  # Pathak et al.: reconstruction loss only on the dropped region
-                loss = tf.reduce_sum(sq * mask) / tf.maximum(
-                    tf.reduce_sum(mask) * tf.cast(tf.shape(x)[-1], tf.float32), 1.0)
-            loss = loss + tf.add_n(self.losses) if self.losses else loss
-        variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply(grads, variables)
-        self.loss_tracker.update_state(loss)
-        return {m.name: m.result() for m in self.metrics}
+        sq = tf.square(x - _f32(self(x_in, training=training)))
+        if mask is None:
+            loss = tf.reduce_mean(sq)
+        else:  # Pathak et al.: reconstruction loss only on the dropped region
+            loss = tf.reduce_sum(sq * mask) / tf.maximum(
+                tf.reduce_sum(mask) * tf.cast(tf.shape(x)[-1], tf.float32), 1.0)
+        return {"loss": loss}
 
 
-class SplitBrainAE(keras.Model):
+class SplitBrainAE(_OnePlayerModel):
     """Split-brain auto-encoder [64] adapted to one-channel images (assumption, documented in the README).
 
     Zhang et al. split the *channels* (L vs ab) and let each half-network predict the other half. A grey digit
@@ -105,13 +121,11 @@ class SplitBrainAE(keras.Model):
     """
 
     def __init__(self, enc_l, dec_l, enc_r, dec_r, **kw):
-        super().__init__(**kw)
+        super().__init__(metric_names=("loss",), **kw)
         self.enc_l, self.dec_l, self.enc_r, self.dec_r = enc_l, dec_l, enc_r, dec_r
-        self.loss_tracker = keras.metrics.Mean(name="loss")
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
+    def trained_networks(self) -> list:
+        return [self.enc_l, self.dec_l, self.enc_r, self.dec_r]
 
     @staticmethod
     def halves(x):
@@ -127,22 +141,16 @@ class SplitBrainAE(keras.Model):
         left, right = self.halves(x)
         return tf.concat([self.enc_l(left, training=training), self.enc_r(right, training=training)], axis=-1)
 
-    def train_step(self, data):
-        x = tf.cast(data[0] if isinstance(data, (tuple, list)) else data, tf.float32)
+    def compute_outputs(self, data, training=False):
+        x = _f32(data[0] if isinstance(data, (tuple, list)) else data)
         left, right = self.halves(x)
-        with tf.GradientTape() as tape:
-            pred_right = self.dec_l(self.enc_l(left, training=True), training=True)
-            pred_left = self.dec_r(self.enc_r(right, training=True), training=True)
-            loss = 0.5 * (tf.reduce_mean(tf.square(right - pred_right)) +
-                          tf.reduce_mean(tf.square(left - pred_left)))
-        variables = (self.enc_l.trainable_variables + self.dec_l.trainable_variables +
-                     self.enc_r.trainable_variables + self.dec_r.trainable_variables)
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
-        self.loss_tracker.update_state(loss)
-        return {m.name: m.result() for m in self.metrics}
+        pred_right = _f32(self.dec_l(self.enc_l(left, training=training), training=training))
+        pred_left = _f32(self.dec_r(self.enc_r(right, training=training), training=training))
+        return {"loss": 0.5 * (tf.reduce_mean(tf.square(right - pred_right)) +
+                               tf.reduce_mean(tf.square(left - pred_left)))}
 
 
-class NREModel(keras.Model):
+class NREModel(_OnePlayerModel):
     """E_phi + D trained with Eq. 5 in the similarity space R_A of a frozen encoder A (Sections 3.1-3.2).
 
     Args:
@@ -154,19 +162,14 @@ class NREModel(keras.Model):
     """
 
     def __init__(self, encoder, decoder, sim_encoder, lambdas=(0.5, 0.2, 0.3), **kw):
-        super().__init__(**kw)
+        super().__init__(metric_names=("loss", "d_x_xrec", "d_xrec_near", "s_xrec_far", "pixel_mse"), **kw)
         self.encoder, self.decoder, self.sim_encoder = encoder, decoder, sim_encoder
         self.sim_encoder.trainable = False
         self.lambdas = losses.check_lambdas(lambdas)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.t1_tracker = keras.metrics.Mean(name="d_x_xrec")
-        self.t2_tracker = keras.metrics.Mean(name="d_xrec_near")
-        self.t3_tracker = keras.metrics.Mean(name="s_xrec_far")
-        self.mse_tracker = keras.metrics.Mean(name="pixel_mse")
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.t1_tracker, self.t2_tracker, self.t3_tracker, self.mse_tracker]
+    def trained_networks(self) -> list:
+        """E_phi and D (A is frozen: not a player)."""
+        return [self.encoder, self.decoder]
 
     def call(self, x, training=False):
         """X~ = D(E_phi(X))."""
@@ -190,28 +193,20 @@ class NREModel(keras.Model):
                                       self.lambdas)
         return loss, terms, x_rec
 
-    def train_step(self, data):
+    def compute_outputs(self, data, training=False):
+        """Eq. 5 on one ``(x, near_latents, far_latents)`` batch, its three terms and the pixel MSE (float32)."""
         x, near, far = data
-        x = tf.cast(x, tf.float32)
-        with tf.GradientTape() as tape:
-            loss, (t1, t2, t3), x_rec = self.compute_nre_loss(x, near, far, training=True)
-            total = loss + tf.add_n(self.encoder.losses + self.decoder.losses) \
-                if (self.encoder.losses or self.decoder.losses) else loss
-        variables = self.encoder.trainable_variables + self.decoder.trainable_variables
-        self.optimizer.apply(tape.gradient(total, variables), variables)
-        self.loss_tracker.update_state(loss)
-        self.t1_tracker.update_state(t1)
-        self.t2_tracker.update_state(t2)
-        self.t3_tracker.update_state(t3)
-        self.mse_tracker.update_state(tf.reduce_mean(tf.square(x - x_rec)))
-        return {m.name: m.result() for m in self.metrics}
+        x = _f32(x)
+        loss, (t1, t2, t3), x_rec = self.compute_nre_loss(x, near, far, training=training)
+        return {"loss": loss, "d_x_xrec": t1, "d_xrec_near": t2, "s_xrec_far": t3,
+                "pixel_mse": tf.reduce_mean(tf.square(x - _f32(x_rec)))}
 
     def serve(self, images):
         """The exported signature: images -> {anomaly_score, latent, reconstruction} (Section 4.5 score)."""
         x_rec = self(images, training=False)
         return {"anomaly_score": losses.reconstruction_error(images, x_rec),
-                "latent": self.encode(images, training=False),
-                "reconstruction": x_rec}
+                "latent": _f32(self.encode(images, training=False)),
+                "reconstruction": _f32(x_rec)}
 
 
 def predict_batched(fn, x, batch_size: int = 256) -> np.ndarray:
@@ -231,17 +226,21 @@ def to_float(x) -> np.ndarray:
 class NeighbourBatches(keras.utils.PyDataset):
     """Batches ``(x, bank[near_idx], bank[far_idx])`` for :meth:`NREModel.train_step`.
 
-    ``near_idx`` / ``far_idx`` (N, T) are replaced in place by :class:`NeighbourRefresh`; the order of the
-    samples is reshuffled (seeded) every epoch.
+    ``near_idx`` / ``far_idx`` (N, T) are replaced in place by :class:`NeighbourRefresh`; epoch ``e`` visits
+    the samples in the order of a permutation of ``(seed, e)`` only (set by :meth:`set_epoch`), so a resumed run
+    sees the batches of an uninterrupted one.
     """
 
     def __init__(self, x, bank, near_idx, far_idx, batch_size: int, seed: int = 0, shuffle: bool = True):
         super().__init__()
         self.x, self.bank = x, np.asarray(bank, np.float32)
         self.near_idx, self.far_idx = np.asarray(near_idx), np.asarray(far_idx)
-        self.batch_size, self.shuffle = int(batch_size), shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        self.batch_size, self.shuffle, self.seed = int(batch_size), shuffle, int(seed)
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.order = (np.random.default_rng([self.seed, int(epoch)]).permutation(len(self.x)) if self.shuffle
+                      else np.arange(len(self.x)))
 
     def __len__(self):
         return int(np.ceil(len(self.x) / self.batch_size))
@@ -250,22 +249,21 @@ class NeighbourBatches(keras.utils.PyDataset):
         idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
         return (to_float(self.x[idx]), self.bank[self.near_idx[idx]], self.bank[self.far_idx[idx]])
 
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.order = self.rng.permutation(len(self.x))
-
 
 class NeighbourRefresh(keras.callbacks.Callback):
-    """Recompute N(X') and F(X') (Eq. 2-3) for every training sample every ``every`` epochs.
+    """Recompute N(X') and F(X') (Eq. 2-3) for every training sample every ``every`` epochs, and set the
+    epoch's sample order of ``data``.
 
     ``lookup(query_latents, query_ids) -> (near_idx, far_idx)`` is the neighbour search (k-means or exact).
-    The refresh times are appended to ``self.seconds``.
+    The refresh times are appended to ``self.seconds``. The current indices are the callback's checkpoint
+    state (``get_state`` / ``set_state``), so a run resumed between two refreshes uses the same neighbours.
     """
 
     def __init__(self, data: NeighbourBatches, lookup, every: int = 1, batch_size: int = 256):
         super().__init__()
         self.data, self.lookup, self.every, self.batch_size = data, lookup, max(1, int(every)), batch_size
         self.seconds: list[float] = []
+        self._have_indices = False
 
     def refresh(self):
         import time
@@ -276,13 +274,17 @@ class NeighbourRefresh(keras.callbacks.Callback):
                             self.data.x, self.batch_size)
         near, far = self.lookup(q, np.arange(len(q)))
         self.data.near_idx, self.data.far_idx = np.asarray(near), np.asarray(far)
+        self._have_indices = True
         self.seconds.append(time.perf_counter() - t0)
 
-    def on_train_begin(self, logs=None):
-        # Place this callback after BackupAndRestore so that a resumed run looks up with the restored weights.
-        self._started = False
+    def get_state(self) -> dict:
+        return {"near_idx": np.asarray(self.data.near_idx), "far_idx": np.asarray(self.data.far_idx)}
+
+    def set_state(self, state: dict) -> None:
+        self.data.near_idx, self.data.far_idx = np.asarray(state["near_idx"]), np.asarray(state["far_idx"])
+        self._have_indices = True
 
     def on_epoch_begin(self, epoch, logs=None):
-        if not self._started or epoch % self.every == 0:
+        self.data.set_epoch(epoch)
+        if not self._have_indices or epoch % self.every == 0:
             self.refresh()
-        self._started = True

@@ -9,7 +9,8 @@ connected layers" with "a ReLU layer on top of R_A", so every encoder here ends 
 followed by a ReLU; the latent ``E(X)`` is therefore non-negative and the cosine similarity of Eq. 4 between two
 latents lies in [0, 1].
 
-Images are floats in [0, 1] (channels last); decoders end in a sigmoid.
+Images are floats in [0, 1] (channels last); decoders end in a sigmoid. Under a mixed-precision policy the
+convolutional AE's latent ReLU and output sigmoid run in float32 (the losses and R_A are then float32).
 
 Builders:
 
@@ -68,7 +69,7 @@ def conv_encoder(input_shape, latent_dim: int = 128, filters=(32, 64, 128), name
         h = layers.LeakyReLU(negative_slope=_SLOPE, name=f"lrelu{i + 1}")(h)
     h = layers.Flatten(name="flatten")(h)
     h = layers.Dense(latent_dim, kernel_initializer=_init(), name="fc_latent")(h)
-    z = layers.ReLU(name="latent_relu")(h)
+    z = layers.ReLU(name="latent_relu", dtype="float32")(h)  # float32 latents under mixed precision
     return keras.Model(x_in, z, name=name)
 
 
@@ -93,7 +94,7 @@ def conv_decoder(output_shape, latent_dim: int = 128, filters=(32, 64, 128), nam
         if j < len(out_filters) - 1:
             h = layers.BatchNormalization(**_BN, name=f"dbn{j + 1}")(h)
             h = layers.ReLU(name=f"drelu{j + 1}")(h)
-    x_out = layers.Activation("sigmoid", name="reconstruction")(h)
+    x_out = layers.Activation("sigmoid", name="reconstruction", dtype="float32")(h)  # float32 under mixed precision
     return keras.Model(z_in, x_out, name=name)
 
 

@@ -1,236 +1,28 @@
-"""Table 3 of NRE: refining black-box FGSM adversarial examples with MagNet's AE and with NRE_{0.6,0.2,0.2}.
+"""Entry point of NRE Table 3 (refining black-box FGSM adversarial examples, MagNet vs NRE, Section 4.4); the
+protocol is :mod:`nre_tf.adversarial`.
 
-Protocol (Section 4.4, the cleverhans black-box recipe of reference notes 5.6 and MagNet of 5.4):
-
-* Data: MNIST, 50,000 training images (the first 50,000 of the official training split -- assumption), the
-  first 150 test images for the substitute and the remaining 9,850 test images for the attack. Quick scale and
-  the other datasets (mnist5k, fashion_mnist) keep the same roles on smaller sets (the first 150 of the test
-  part for the substitute, the rest for the attack).
-* Target ("oracle"): cleverhans' basic CNN (conv 64 8x8/2 SAME, conv 128 6x6/2 VALID, conv 128 5x5/1 VALID,
-  ReLU, dense 10), Adam 1e-3, batch 128, 10 epochs, on the training images (paper: 98.6% accuracy).
-* Substitute: the paper says "a substitute CNN classifier ... trained on 150 samples" (77%); the cleverhans
-  recipe uses an MLP. Default here: a CNN of the target's architecture (the paper's word; assumption on the
-  architecture), ``--substitute=mlp`` gives the recipe's 784-200-200-10 MLP. Training as in the recipe: the
-  150 images with their true labels, then ``substitute_rounds`` rounds of ``substitute_epochs`` epochs with
-  Jacobian dataset augmentation between rounds (step 0.1, sign -1 for the first three augmentations, +1 after;
-  new points labelled by the target's argmax).
-* Attack: FGSM (``common/fgsm.py``, cleverhans) on the substitute, L-inf, eps in {0.01, 0.1, 0.2, 0.3},
-  clipped to [0, 1]; evaluated on the target.
-* Defences (refinement only, as the paper's Table 3 compares; MagNet's detectors are not used): MagNet's
-  reformer AE (architecture MNIST_I, Gaussian noise std 0.1, MSE, Adam 1e-3, 100 epochs, batch 256) and
-  NRE_{0.6,0.2,0.2}: the same architecture initialised from that AE and trained with Eq. 5 (Adam 1e-4). R_A for
-  NRE is the plain convolutional AE (FC + ReLU latent, Section 3.1) trained on the same training images -- the
-  MagNet AE has no fully connected layer (assumption).
-* Reported: accuracy of the target on the refined adversarial examples (Table 3), plus the target's clean and
-  undefended accuracies and the substitute's accuracy.
-
-``python -m nre_tf.table3 --dataset=mnist5k --scale=quick``
+    python -m nre_tf.table3 --dataset=mnist5k --scale=quick [--substitute=cnn|mlp]
 """
 from __future__ import annotations
 
-import json
-import time
-
-from absl import app, flags
-
-TABLE = "nre.table3"
-EPSILONS = (0.01, 0.1, 0.2, 0.3)
-ROW_MAGNET = "MagNet [35]"
-ROW_NRE = "NRE_0.6,0.2,0.2 (Ours)"
-PAPER = {ROW_MAGNET: (0.9238, 0.7655, 0.614, 0.4242), ROW_NRE: (0.9802, 0.9056, 0.8489, 0.7166)}
-N_SUBSTITUTE = 150
-JACOBIAN_STEP = 0.1
-
-
-def column(eps: float) -> str:
-    return f"eps={eps:g}"
-
-
-def basic_cnn(input_shape, n_classes: int = 10, name: str = "basic_cnn"):
-    """cleverhans' ``ModelBasicCNN`` (the oracle of mnist_blackbox.py); outputs logits."""
-    import keras
-    from keras import layers
-
-    x_in = keras.Input(shape=tuple(input_shape))
-    h = layers.Conv2D(64, 8, strides=2, padding="same", activation="relu")(x_in)
-    h = layers.Conv2D(128, 6, strides=2, padding="valid", activation="relu")(h)
-    h = layers.Conv2D(128, 5, strides=1, padding="valid", activation="relu")(h)
-    h = layers.Flatten()(h)
-    return keras.Model(x_in, layers.Dense(n_classes)(h), name=name)
-
-
-def mlp(input_shape, n_classes: int = 10, name: str = "substitute_mlp"):
-    """The cleverhans black-box substitute: 784 -> 200 ReLU -> 200 ReLU -> 10 logits."""
-    import keras
-    from keras import layers
-
-    x_in = keras.Input(shape=tuple(input_shape))
-    h = layers.Flatten()(x_in)
-    h = layers.Dense(200, activation="relu")(h)
-    h = layers.Dense(200, activation="relu")(h)
-    return keras.Model(x_in, layers.Dense(n_classes)(h), name=name)
-
-
-def _compile(model, lr=1e-3):
-    import keras
-
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    return model
-
-
-def predict_labels(model, x, batch_size: int = 512):
-    import numpy as np
-
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1)
-
-
-def jacobian_augmentation(model, x, y, step: float):
-    """Papernot et al.'s Jacobian dataset augmentation: ``x + step * sign(d logit_y / d x)`` for each row."""
-    import numpy as np
-    import tensorflow as tf
-
-    out = []
-    for i in range(0, len(x), 256):
-        xb = tf.constant(x[i:i + 256])
-        with tf.GradientTape() as tape:
-            tape.watch(xb)
-            logits = model(xb, training=False)
-            picked = tf.gather(logits, tf.constant(y[i:i + 256]), axis=1, batch_dims=1)
-        g = tape.gradient(picked, xb)
-        out.append((xb + step * tf.sign(g)).numpy())
-    return np.concatenate(out).astype(np.float32)
-
-
-def train_substitute(target, x_sub, y_sub, rounds: int, epochs: int, kind: str = "cnn", seed: int = 0):
-    """The black-box substitute (cleverhans mnist_blackbox recipe, reference notes 5.6)."""
-    import keras
-    import numpy as np
-
-    keras.utils.set_random_seed(seed)
-    sub = _compile(basic_cnn(x_sub.shape[1:], name="substitute_cnn") if kind == "cnn" else mlp(x_sub.shape[1:]))
-    x_cur, y_cur = x_sub.astype(np.float32), y_sub.astype(np.int64)
-    for rho in range(rounds):
-        sub.fit(x_cur, y_cur, epochs=epochs, batch_size=128, verbose=0, shuffle=True)
-        if rho < rounds - 1:
-            coef = 2 * int(int(rho / 3) != 0) - 1  # -1 for the first three augmentations, +1 afterwards
-            # cleverhans: every current point gets a new neighbour; the set doubles each round.
-            x_new = jacobian_augmentation(sub, x_cur, y_cur, coef * JACOBIAN_STEP)
-            y_new = predict_labels(target, x_new)
-            x_cur, y_cur = np.concatenate([x_cur, x_new]), np.concatenate([y_cur, y_new])
-    return sub
-
-
-def attack_split(cfg):
-    """(x_train, y_train, x_sub, y_sub, x_att, y_att) as float32 in [0, 1] / int64."""
-    import numpy as np
-
-    from nre_tf import trainer
-
-    if cfg.dataset == "mnist" and not cfg.n_train:
-        x, y, xt, yt = trainer.load_classification_split("mnist", cfg.data_dir, 0, 0, cfg.seed)
-        x, y = x[:50000], y[:50000]
-    else:
-        x, y, xt, yt = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test,
-                                                         cfg.seed)
-    f = lambda a: a.astype(np.float32) / 255.0  # noqa: E731
-    x_sub, y_sub = xt[:N_SUBSTITUTE], yt[:N_SUBSTITUTE]
-    x_att, y_att = xt[N_SUBSTITUTE:], yt[N_SUBSTITUTE:]
-    if cfg.n_attack_test:
-        x_att, y_att = x_att[:cfg.n_attack_test], y_att[:cfg.n_attack_test]
-    if len(x_att) == 0:
-        from common.errors import ConfigError
-
-        raise ConfigError(f"{len(xt)} test images leave none for the attack after the {N_SUBSTITUTE} substitute "
-                          "images; raise --n_test")
-    return x, y, f(x_sub), y_sub, f(x_att), y_att
-
-
-def run(config, substitute: str = "cnn") -> dict:
-    """The Table 3 protocol for ``config``; returns the results dict (also in ``<workdir>/metrics.json``)."""
-    import numpy as np
-
-    from common.config import write_metrics
-    from common.fgsm import fgsm
-    from common.metrics import accuracy
-    from common.plots import save_image_grid
-    from common.training import start_run
-    from nre_tf import trainer
-    from nre_tf.model import to_float
-
-    cfg, workdir = start_run(config)
-    t0 = time.perf_counter()
-    x, y, x_sub, y_sub, x_att, y_att = attack_split(cfg)
-    times = {}
-    # Target classifier.
-    s = time.perf_counter()
-    target = _compile(basic_cnn(x.shape[1:], name="target"))
-    target.fit(to_float(x), y, epochs=cfg.attack_epochs, batch_size=128, verbose=0, shuffle=True)
-    times["target"] = time.perf_counter() - s
-    target_acc = accuracy(y_att, predict_labels(target, x_att))
-    # Substitute from 150 samples.
-    s = time.perf_counter()
-    sub = train_substitute(target, x_sub, y_sub, cfg.substitute_rounds, cfg.substitute_epochs, substitute,
-                           cfg.seed)
-    times["substitute"] = time.perf_counter() - s
-    sub_acc = accuracy(y_att, predict_labels(sub, x_att))
-    # MagNet's reformer AE, then NRE with the same architecture.
-    magnet, mnets, times["magnet_ae"] = trainer.train_autoencoder(
-        "magnet", x, cfg.magnet_epochs, 256, workdir / "magnet", seed=cfg.seed, resume=cfg.resume)
-    plain, pnets, times["plain_ae_for_RA"] = trainer.train_autoencoder(
-        "ae", x, cfg.ae_epochs, cfg.batch_size, workdir / "plain_ae", lr=cfg.ae_lr, latent_dim=cfg.latent_dim,
-        seed=cfg.seed, resume=cfg.resume)
-    nre, info = trainer.train_nre(mnets["encoder"], mnets["decoder"], pnets["encoder"], x, cfg.lambdas, cfg.T,
-                                  cfg.epochs, cfg.batch_size, workdir / "nre", lr=cfg.lr, clusters=cfg.clusters,
-                                  exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
-                                  resume=cfg.resume)
-    times["nre"] = info["train_seconds"]
-    values, extra = {}, {"no_defence": {}, "clean_refined": {}}
-    for name, m in ((ROW_MAGNET, magnet), (ROW_NRE, nre)):
-        extra["clean_refined"][name] = accuracy(y_att, predict_labels(target, np.clip(trainer.reconstruct(m, x_att),
-                                                                                      0, 1)))
-    adv_02 = None
-    for eps in EPSILONS:
-        adv = fgsm(sub, x_att, eps, clip_min=0.0, clip_max=1.0)
-        extra["no_defence"][column(eps)] = accuracy(y_att, predict_labels(target, adv))
-        for name, m in ((ROW_MAGNET, magnet), (ROW_NRE, nre)):
-            refined = np.clip(trainer.reconstruct(m, adv), 0.0, 1.0)  # MagNet's reformer clips to [0, 1]
-            values[(name, column(eps))] = accuracy(y_att, predict_labels(target, refined))
-        if eps == 0.2:
-            adv_02 = adv
-    # Fig. 5: originals, NRE reconstructions of the adversarial examples, the adversarial examples (eps 0.2).
-    save_image_grid([("original", x_att[:12]), ("NRE(adv)", np.clip(trainer.reconstruct(nre, adv_02[:12]), 0, 1)),
-                     ("adversarial", adv_02[:12])], workdir / "fig5_adversarial.png",
-                    title=f"Fig. 5 ({cfg.dataset}, FGSM eps=0.2)", value_range=(0.0, 1.0))
-    results = {"table": TABLE, "dataset": cfg.dataset, "scale": cfg.scale, "substitute": substitute,
-               "n_train": int(len(x)), "n_substitute": int(len(x_sub)), "n_attack": int(len(x_att)),
-               "target_accuracy": target_acc, "substitute_accuracy": sub_acc,
-               "values": {f"{r} | {c}": v for (r, c), v in values.items()},
-               "paper": {f"{r} | {column(e)}": PAPER[r][i] for r in PAPER for i, e in enumerate(EPSILONS)},
-               **extra, "train_seconds": times, "nre": info, "wall_seconds": time.perf_counter() - t0}
-    write_metrics(results, workdir)
-    results["_cells"] = values
-    return results
-
+from absl import flags
 
 FLAGS = flags.FLAGS
 
 
 def main(argv):
-    from common.errors import exit_on_error
-    from nre_tf.train import config_from_flags
+    from nre_tf.adversarial import run
+    from nre_tf.cli import table_main
 
-    @exit_on_error
-    def _main():
-        res = run(config_from_flags(default_lambdas=(0.6, 0.2, 0.2)), substitute=FLAGS.substitute)
-        res.pop("_cells")
-        print(json.dumps({k: res[k] for k in ("dataset", "scale", "target_accuracy", "substitute_accuracy",
-                                              "no_defence", "values", "wall_seconds")}, indent=2))
-    _main()
+    table_main(argv, lambda cfg: run(cfg, substitute=FLAGS.substitute), default_lambdas=(0.6, 0.2, 0.2),
+               show=("dataset", "scale", "target_accuracy", "substitute_accuracy", "no_defence", "values",
+                     "wall_seconds"))
 
 
 if __name__ == "__main__":
     import nre_tf.train  # noqa: F401  (defines the shared and NRE flags)
 
     flags.DEFINE_enum("substitute", "cnn", ("cnn", "mlp"), "Substitute model of the black-box attack.")
-    app.run(main)
+    from common import flags as cflags
+
+    cflags.run(main, nre_tf.train)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import time
 
-from absl import app, flags
+from absl import flags
 
-from common import flags as cflags  # noqa: F401  (defines the shared flags)
+from common import flags as cflags
 
 flags.DEFINE_string("lambdas", None, "lambda1,lambda2,lambda3 of Eq. 5 (sum 1). Default: the table's "
                     "(train/table1: 0.5,0.2,0.3; table3/table4: 0.6,0.2,0.2; table2: 0.5,0.25,0.25).")
@@ -34,8 +34,6 @@ flags.DEFINE_integer("n_test", None, "Test images kept (0 = all; default: the --
 
 FLAGS = flags.FLAGS
 
-DIGIT_DATASETS = ("mnist", "mnist5k", "fashion_mnist")
-
 
 def parse_lambdas(text, default):
     from common.errors import ConfigError
@@ -50,44 +48,43 @@ def parse_lambdas(text, default):
 
 
 def config_from_flags(default_lambdas=(0.5, 0.2, 0.3)):
-    """The NREConfig of the parsed flags (entry points only)."""
+    """The resolved NREConfig of the parsed flags, checked before any TensorFlow import
+    (:func:`common.flags.preflight`; entry points only)."""
     from nre_tf.config import NREConfig
 
-    return NREConfig.from_flags(
+    return cflags.preflight(NREConfig.from_flags(
         cflags.common_values(), lambdas=parse_lambdas(FLAGS.lambdas, default_lambdas), T=FLAGS.T,
         clusters=FLAGS.clusters, exact=FLAGS.exact, refresh_every=FLAGS.refresh_every,
         latent_dim=FLAGS.latent_dim, lr=FLAGS.lr, ae_lr=FLAGS.ae_lr, ae_epochs=FLAGS.ae_epochs,
-        n_train=FLAGS.n_train, n_test=FLAGS.n_test).resolved()
-
-
-def training_images(cfg):
-    """``(x_train uint8 (N,H,W,C), x_test or None, arch)`` for ``cfg.dataset``."""
-    from common.errors import ConfigError
-    from nre_tf import trainer
-
-    if cfg.dataset in DIGIT_DATASETS:
-        x, _, xt, _ = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test,
-                                                        cfg.seed)
-        return x, xt, "conv"
-    if cfg.dataset in ("ucsd_ped2", "ucsd"):
-        from nre_tf.table4 import training_patches
-
-        return training_patches(cfg), None, "conv"
-    if cfg.dataset == "image_folder":
-        from nre_tf.table2 import folder_images
-
-        return folder_images(cfg), None, "alexnet"
-    raise ConfigError(f"--dataset={cfg.dataset!r} is not supported by nre_tf.train; use one of "
-                      f"{', '.join(DIGIT_DATASETS)}, ucsd_ped2, image_folder")
+        n_train=FLAGS.n_train, n_test=FLAGS.n_test))
 
 
 def run(config) -> dict:
-    """Train the plain AE then NRE for ``config``; write config.json / metrics.json; export if asked."""
+    """Train the plain AE then NRE for ``config``; write config.json / metrics.json; export if asked.
+
+    Under ``--strategy=multi_worker`` only the chief writes into ``workdir`` and ``export_dir``; the other
+    workers write into a temporary folder that is deleted at the end."""
+    import shutil
+
+    from common.training import for_this_worker, get_strategy
+
+    strategy = get_strategy(config.strategy)
+    config, worker_tmp = for_this_worker(config, strategy)
+    try:
+        return _run(config, strategy)
+    finally:
+        if worker_tmp:
+            shutil.rmtree(worker_tmp, ignore_errors=True)
+
+
+def _run(config, strategy) -> dict:
     import numpy as np
 
     from common.config import write_metrics
-    from common.training import start_run
+    from common.run_identity import save_frozen_weights
+    from common.training import start_run, weights_digest
     from nre_tf import trainer
+    from nre_tf.data import training_images
     from nre_tf.losses import reconstruction_error
     from nre_tf.model import to_float
 
@@ -97,13 +94,16 @@ def run(config) -> dict:
     kind = "ae"
     ae, nets, ae_s = trainer.train_autoencoder(kind, x, cfg.ae_epochs, cfg.batch_size, workdir / "ae",
                                                lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
-                                               resume=cfg.resume, arch=arch)
+                                               resume=cfg.resume, arch=arch, strategy=strategy)
     nre, info = trainer.train_nre(nets["encoder"], nets["decoder"], nets["encoder"], x, cfg.lambdas, cfg.T,
                                   cfg.epochs, cfg.batch_size, workdir / "nre", lr=cfg.lr, clusters=cfg.clusters,
                                   exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
-                                  resume=cfg.resume)
-    nre.save_weights(str(workdir / "nre.weights.h5"))
-    metrics = {"dataset": cfg.dataset, "n_train": int(len(x)), "ae_train_seconds": ae_s, "nre": info}
+                                  resume=cfg.resume, strategy=strategy)
+    # For a later stage: common.run_identity.load_frozen_weights(workdir, model, "nre" | "ae").
+    save_frozen_weights(workdir, "ae", ae)
+    save_frozen_weights(workdir, "nre", nre)
+    metrics = {"dataset": cfg.dataset, "n_train": int(len(x)), "ae_train_seconds": ae_s, "nre": info,
+               "weights_digest": weights_digest(nre)}
     if xt is not None:
         for name, m in (("ae", ae), ("nre", nre)):
             rec = trainer.reconstruct(m, xt)
@@ -119,14 +119,9 @@ def run(config) -> dict:
 
 
 def main(argv):
-    from common.errors import exit_on_error
-
-    @exit_on_error
-    def _main():
-        res = run(config_from_flags())
-        print(json.dumps(res, indent=2, default=str))
-    _main()
+    res = run(config_from_flags())
+    print(json.dumps(res, indent=2, default=str))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cflags.run(main)

@@ -5,7 +5,7 @@
   context, split-brain) and MagNet's reformer (Table 3), with weight snapshots at chosen epochs (Table 1 reports
   40 and 100 epochs from one run).
 * :func:`make_lookup` -- N(.) and F(.) of Eq. 2-3 over the bank R_A(X_i): the k-means speed-up of Section 3.2
-  or the exact search, both from ``common/neighbours.py``.
+  or the exact search, both from ``nre_tf/neighbours.py``.
 * :func:`train_nre` -- E_phi + D initialised from a trained AE, trained with Eq. 5 (Section 3.2).
 
 Neighbour refresh schedule (README): A is frozen, so the bank R_A(X_i) and its k-means clustering are computed
@@ -20,10 +20,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from common import neighbours as cn
+from nre_tf import neighbours as cn
 from common.errors import ConfigError, DataError
-from common.training import fit_verbosity, standard_callbacks
+from common.training import epoch_batches, fit_resumable, num_batches
 from nre_tf import networks
 from nre_tf.config import auto_clusters
 from nre_tf.model import (AutoEncoder, NeighbourBatches, NeighbourRefresh, NREModel, SplitBrainAE,
@@ -112,25 +113,30 @@ def build_autoencoder_model(kind: str, input_shape, latent_dim: int = 128, seed:
 
 def train_autoencoder(kind: str, x, epochs: int, batch_size: int, workdir, lr: float = 1e-4,
                       latent_dim: int = 128, seed: int = 0, snapshot_epochs=(), resume: bool = True,
-                      arch: str = "conv"):
+                      arch: str = "conv", strategy=None):
     """Train AE ``kind`` on uint8/float images ``x`` for ``epochs``; returns ``(model, nets, seconds)``.
 
     ``snapshot_epochs``: epochs after which the sub-network weights are saved (see :func:`load_snapshot`).
-    MagNet's reformer uses its own learning rate (1e-3) whatever ``lr`` says.
+    MagNet's reformer uses its own learning rate (1e-3) whatever ``lr`` says. ``strategy``: the
+    ``tf.distribute`` strategy whose scope holds the model (default: the current one).
     """
     from nre_tf.model import to_float
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    model, nets = build_autoencoder_model(kind, tuple(x.shape[1:]), latent_dim, seed, arch)
-    model.compile(optimizer=keras.optimizers.Adam(MAGNET_LR if kind == "magnet" else lr))
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model, nets = build_autoencoder_model(kind, tuple(x.shape[1:]), latent_dim, seed, arch)
+        model.compile(optimizer=keras.optimizers.Adam(MAGNET_LR if kind == "magnet" else lr))
     xf = to_float(x)
     model(xf[:2])  # build
-    cbs = standard_callbacks(workdir, resume=resume, tensorboard=False)
-    cbs.append(_Snapshot(nets, list(snapshot_epochs) + [epochs], workdir))
     t0 = time.perf_counter()
-    model.fit(xf, epochs=epochs, batch_size=batch_size, shuffle=True, callbacks=cbs, verbose=fit_verbosity())
+    # Exact resume (common/training.py): epoch e's order depends on (seed, e) only; the checkpoint holds the
+    # optimizer and the corruption's RNG state.
+    fit_resumable(model, lambda first: epoch_batches(xf, batch_size, seed, first, epochs), epochs=epochs,
+                  workdir=workdir, steps_per_epoch=num_batches(len(xf), batch_size),
+                  callbacks=[_Snapshot(nets, list(snapshot_epochs) + [epochs], workdir)], resume=resume,
+                  tensorboard=False)
     return model, nets, time.perf_counter() - t0
 
 
@@ -168,21 +174,23 @@ def make_lookup(bank, T: int, clusters: int = 0, exact: bool = False, seed: int 
 
 def train_nre(encoder, decoder, sim_encoder, x, lambdas, T: int, epochs: int, batch_size: int, workdir,
               lr: float = 1e-4, clusters: int = 0, exact: bool = False, refresh_every: int = 1, seed: int = 0,
-              resume: bool = True):
+              resume: bool = True, strategy=None):
     """Section 3.2: train copies of (encoder, decoder) with Eq. 5 in the space of the frozen ``sim_encoder``.
 
     ``encoder`` / ``decoder`` are copied (the trained AE stays untouched) and become E_phi and D;
     ``sim_encoder`` (A) is copied and frozen. Returns ``(nre_model, info)``; ``info`` holds the lookup
-    kind, K, the k-means fit time and the time of every neighbour refresh.
+    kind, K, the k-means fit time and the time of every neighbour refresh. ``strategy``: as in
+    :func:`train_autoencoder`.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    enc, dec = networks.clone_autoencoder(encoder, decoder)
-    sim = keras.models.clone_model(sim_encoder)
-    sim.set_weights(sim_encoder.get_weights())
-    model = NREModel(enc, dec, sim, lambdas=lambdas)
-    model.compile(optimizer=keras.optimizers.Adam(lr))
+    with (strategy or tf.distribute.get_strategy()).scope():
+        enc, dec = networks.clone_autoencoder(encoder, decoder)
+        sim = keras.models.clone_model(sim_encoder)
+        sim.set_weights(sim_encoder.get_weights())
+        model = NREModel(enc, dec, sim, lambdas=lambdas)
+        model.compile(optimizer=keras.optimizers.Adam(lr))
     # The bank R_A(X_i) of all training samples: fixed, A is frozen.
     bank = predict_batched(sim, x, 256)
     if len(bank) < T + 2:
@@ -192,9 +200,11 @@ def train_nre(encoder, decoder, sim_encoder, x, lambdas, T: int, epochs: int, ba
     data = NeighbourBatches(x, bank, placeholder, placeholder, batch_size, seed=seed)
     refresh = NeighbourRefresh(data, lookup, every=refresh_every)
     model(np.zeros((2, *x.shape[1:]), np.float32))  # build before fit / export
-    cbs = standard_callbacks(workdir, resume=resume, tensorboard=False) + [refresh]
     t0 = time.perf_counter()
-    model.fit(data, epochs=epochs, callbacks=cbs, verbose=fit_verbosity())
+    # The refresh's neighbour indices are part of the checkpoint, so a run resumed between two refreshes
+    # (refresh_every > 1) trains on the same neighbours as an uninterrupted one.
+    fit_resumable(model, data, epochs=epochs, workdir=workdir, callbacks=[refresh], stateful=[refresh],
+                  resume=resume, tensorboard=False)
     info = {k: v for k, v in info.items() if k != "kmeans"}
     info.update(train_seconds=time.perf_counter() - t0, refresh_seconds=list(refresh.seconds))
     return model, info

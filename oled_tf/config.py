@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from common.config import RunConfig
-from common.errors import ConfigError
+from common.errors import ConfigError, check_non_negative, check_positive
 
 DATASETS = ("mnist", "mnist5k", "fashion_mnist", "cifar10", "image_folder", "ucsd")
 PROTOCOLS = ("auto", "memae", "ocgan", "one_vs_rest")
@@ -27,6 +27,8 @@ CODE_BATCH_SIZE = {"mnist": 1024, "cifar": 256, "ucsd": 1024}
 CODE_EPOCHS = 400
 PAPER_EPOCHS = 300
 PAPER_GAMMA = 50.0
+# Number of classes of the datasets with a fixed class list (--normal_class is checked before any data is read).
+N_CLASSES = {"mnist": 10, "mnist5k": 10, "fashion_mnist": 10, "cifar10": 10}
 # mnist5k's MemAE split leaves 183 training images per class, fewer than the quick preset's 600: more epochs.
 QUICK_EPOCHS = {"mnist5k": 15}
 
@@ -125,4 +127,20 @@ class OLEDConfig(RunConfig):
             up["epochs"] = CODE_EPOCHS if cfg.code_defaults else PAPER_EPOCHS
         if cfg.batch_size is None:  # paper silent: the code's batch size
             up["batch_size"] = CODE_BATCH_SIZE[kind]
-        return dataclasses.replace(cfg, **up)
+        cfg = dataclasses.replace(cfg, **up)
+        cfg.check_ranges()
+        return cfg
+
+    def check_ranges(self) -> None:
+        """ConfigError for a count, limit or weight out of range (a negative limit must not mean "all")."""
+        n = N_CLASSES.get(self.dataset)
+        if n is not None and not 0 <= self.normal_class < n:
+            raise ConfigError(f"--normal_class={self.normal_class} is out of range for {self.dataset} ({n} classes: "
+                              f"0..{n - 1})")
+        check_non_negative(train_limit=self.train_limit, test_limit=self.test_limit,
+                           ucsd_test_videos=self.ucsd_test_videos, seg_images=self.seg_images,
+                           n_val_inliers=self.n_val_inliers, n_val_outliers=self.n_val_outliers,
+                           gamma=self.gamma, lambda_rec=self.lambda_rec)
+        check_positive(epochs=self.epochs, batch_size=self.batch_size, mask_update_every=self.mask_update_every,
+                       random_mask_size=self.random_mask_size, ucsd_patch_stride=self.ucsd_patch_stride,
+                       eval_batch_size=self.eval_batch_size, learning_rate=self.learning_rate)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -66,8 +67,6 @@ def _stratified(rng: np.random.Generator, y: np.ndarray, limit: int) -> np.ndarr
 def _load_image_split(cfg: OLEDConfig):
     name = cfg.dataset
     if name == "image_folder":
-        from pathlib import Path
-
         root = Path(cfg.data_dir or "")
         if not cfg.data_dir or not root.is_dir():
             raise DataError(f"--dataset=image_folder needs --data_dir=<root> with <root>/<class>/*.png|jpg "
@@ -77,6 +76,9 @@ def _load_image_split(cfg: OLEDConfig):
         sets = [datasets.load_images(name, s, root, size=(32, 32)) for s in splits]
         if sets[0].x.shape[-1] == 1:  # gray folder: the 28x28x1 network
             sets = [datasets.load_images(name, s, root, size=(28, 28)) for s in splits]
+        if len(sets[0].classes) < 2:
+            raise DataError(f"--data_dir={cfg.data_dir} holds one class ({', '.join(sets[0].classes)}); OLED's "
+                            f"one-class protocol needs at least two class sub-folders (inliers and outliers)")
         return sets, ("ocgan" if has_split else "memae")
     if name == "mnist5k":
         return [datasets.load_images(name, "all", cfg.data_dir)], "memae"
@@ -108,7 +110,8 @@ def prepare_images(cfg: OLEDConfig) -> PreparedData:
     kind = input_kind(cfg.dataset, sets[0].x.shape[-1])
     summary = {**split.summary(), "n_train_used": int(len(tr)), "n_test_used": int(len(te)),
                "n_test_inliers_used": int(np.sum(split.test_y[te] == 0)),
-               "n_test_outliers_used": int(np.sum(split.test_y[te] == 1)), "input_kind": kind}
+               "n_test_outliers_used": int(np.sum(split.test_y[te] == 1)), "input_kind": kind,
+               "files": sorted({f for s in sets for f in s.files})}
     log.info("data: %s", summary)
     return PreparedData(kind=kind, train_x=to_unit_range(split.train_x[tr]), val_x=to_unit_range(split.val_x),
                         val_y=np.asarray(split.val_y, np.int64), test_x=to_unit_range(split.test_x[te]),
@@ -135,7 +138,8 @@ def prepare_ucsd(cfg: OLEDConfig) -> PreparedData:
     summary = {"protocol": "ucsd_ped2_patches", "n_train_patches": int(len(train_patches)),
                "n_train_used": int(len(tr)), "n_test_videos": len(videos), "n_test_frames": int(offset),
                "n_test_patches": int(len(test_x)), "patch_size": size, "patch_stride": stride,
-               "n_anomalous_frames": int(sum(int(v.frame_labels.sum()) for v in videos)), "input_kind": "ucsd"}
+               "n_anomalous_frames": int(sum(int(v.frame_labels.sum()) for v in videos)), "input_kind": "ucsd",
+               "files": [str(Path(data.root).resolve())]}
     log.info("data: %s", summary)
     empty = np.zeros((0, size, size, 1), np.float32)
     return PreparedData(kind="ucsd", train_x=to_unit_range(train_patches[tr][..., None]), val_x=empty,

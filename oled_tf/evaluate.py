@@ -137,8 +137,12 @@ def load_snapshot(model, path: Path) -> None:
 class ModelSelection(keras.callbacks.Callback):
     """After every epoch: validation AUROC of each score; the weights of each score's best epoch are kept in
     ``<workdir>/selection/epoch_<e>.npz`` (Section 4.1: "a small validation set ... is used to determine the
-    best epoch"; as in the authors' code, each score gets its own best epoch, notes 4.4). The state survives a
-    restart (``selection.json``), so resumed runs keep their best epochs."""
+    best epoch"; as in the authors' code, each score gets its own best epoch, notes 4.4).
+
+    The best-so-far state is part of the training checkpoint (``get_state`` / ``set_state``, see
+    :class:`common.training.Checkpoint`), so a resumed run continues with the state of the epoch it resumes
+    from and a fresh run (``--noresume``, ``--force``) starts from nothing. ``selection/selection.json`` is a
+    copy for people; it is never read. A snapshot file is deleted only once no saved checkpoint can refer to it."""
 
     def __init__(self, val_x: np.ndarray, val_y: np.ndarray, workdir: str | Path, batch_size: int = 256,
                  ucsd_smask_bug: bool = False, recalibration_x: np.ndarray | None = None):
@@ -151,12 +155,25 @@ class ModelSelection(keras.callbacks.Callback):
         self.best = {k: -1.0 for k in SCORES}
         self.best_epoch: dict[str, int | None] = {k: None for k in SCORES}
         self.history: list[dict] = []
-        if self.state_path.exists():
-            st = json.loads(self.state_path.read_text())
-            self.best, self.best_epoch, self.history = st["best"], st["best_epoch"], st["history"]
+        self._saved_epochs: set[int] = set()  # referenced by the last state handed to a checkpoint
 
     def snapshot_path(self, epoch: int) -> Path:
         return self.dir / f"epoch_{epoch}.npz"
+
+    def get_state(self) -> dict:
+        self._saved_epochs = {e for e in self.best_epoch.values() if e is not None}
+        return {"best": dict(self.best), "best_epoch": dict(self.best_epoch), "history": list(self.history)}
+
+    def set_state(self, state: dict) -> None:
+        self.best, self.best_epoch, self.history = dict(state["best"]), dict(state["best_epoch"]), \
+            list(state["history"])
+        self._saved_epochs = {e for e in self.best_epoch.values() if e is not None}
+        missing = [str(self.snapshot_path(e)) for e in sorted(self._saved_epochs) if not self.snapshot_path(e).exists()]
+        if missing:
+            from common.errors import ConfigError
+
+            raise ConfigError(f"the checkpoint refers to selection snapshots that are missing ({', '.join(missing)}); "
+                              f"use --force to start the run again")
 
     def on_epoch_end(self, epoch, logs=None):
         if self.recalibration_x is not None:
@@ -169,6 +186,7 @@ class ModelSelection(keras.callbacks.Callback):
             for k in improved:
                 self.best[k], self.best_epoch[k] = aucs[k], epoch
         keep = {self.snapshot_path(e).name for e in self.best_epoch.values() if e is not None}
+        keep |= {self.snapshot_path(e).name for e in self._saved_epochs}
         for p in self.dir.glob("epoch_*.npz"):
             if p.name not in keep:
                 p.unlink()

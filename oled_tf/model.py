@@ -1,15 +1,17 @@
 """The OLED model: Reconstructor R and Mask Module MM = T(MG(.)) trained as a min-max game (Section 3.5).
 
-``OLED`` is a ``keras.Model`` with one optimizer per player (``compile(r_optimizer, m_optimizer)``) and a custom
-``train_step`` with one ``GradientTape`` per player, following the keras-io DCGAN/WGAN-GP examples:
+``OLED`` is a :class:`common.multiplayer.MultiPlayerModel` with two players, each with its own Adam and its own
+``GradientTape`` (``compile(r_optimizer, m_optimizer)``):
 
-* R minimises  L_mask + gamma * L_cont + lambda * L_rec   (Eq. 8)
-* MM maximises L_mask + gamma * L_cont                   (Eq. 8; L_rec does not depend on MM)
+* ``"reconstructor"`` R minimises  L_mask + gamma * L_cont + lambda * L_rec   (Eq. 8)
+* ``"mask_module"``   MM maximises L_mask + gamma * L_cont                   (Eq. 8; L_rec does not depend on MM)
 
 Both players are updated from the same forward pass (simultaneous updates, as in the authors' code). The mask
-module is only updated while ``mask_update_enabled`` is true; :class:`MaskUpdateSchedule` sets it at the start
-of every epoch to ``epoch % mask_update_every == 0`` (the authors' code updates MM every 3rd epoch on MNIST and
-UCSD and every 4th on CIFAR-10; the paper is silent, notes 4.1.7).
+module is trained only on the epochs :class:`MaskUpdateSchedule` enables (``epoch % mask_update_every == 0``;
+the authors' code updates MM every 3rd epoch on MNIST and UCSD and every 4th on CIFAR-10; the paper is silent,
+notes 4.1.7). On the other epochs MM is a *frozen player*: the step function of those epochs has no MM tape,
+no MM gradient and no MM update (no branch around ``optimizer.apply``, so the step runs under every
+``tf.distribute`` strategy; frozen MM costs nothing). MM still runs forward (training mode) to mask R's input.
 
 ``mask_kind="random"`` turns the model into the context auto-encoder (CAE) of the ablation (Section 4.6): the
 same R, a random ``random_mask_size`` x ``random_mask_size`` square masked during training and at test time, no
@@ -25,20 +27,23 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from common.multiplayer import FreezeSchedule, MultiPlayerModel, Player
 from oled_tf import losses
 from oled_tf.networks import (INPUT_SHAPES, ThresholdUnit, build_mask_generator, build_reconstructor,
                               random_square_mask)
 
 SCORE_NAMES = ("s_rec", "s_mask", "s_cont")
+LOGGED = ("r_loss", "mm_objective", "l_mask", "l_cont", "l_rec")
+MASK_PLAYER = "mask_module"
 
 
-class OLED(keras.Model):
+class OLED(MultiPlayerModel):
     """OLED for one input kind (``"mnist"``, ``"cifar"`` or ``"ucsd"``); inputs are images in [-1, 1]."""
 
     def __init__(self, kind: str = "mnist", t: float = 87.5, gamma: float = 50.0, lambda_rec: float = 1.0,
                  threshold_eps: float = 1e-12, threshold_mode: str = "paper", mm_uses_context: bool = True,
                  mask_kind: str = "learned", random_mask_size: int = 10, seed: int = 17, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(metric_names=LOGGED, **kwargs)
         if mask_kind not in ("learned", "random"):
             raise ValueError(f"mask_kind must be 'learned' or 'random', got {mask_kind!r}")
         self.kind, self.t, self.gamma, self.lambda_rec = kind, float(t), float(gamma), float(lambda_rec)
@@ -48,33 +53,24 @@ class OLED(keras.Model):
         self.mask_generator = build_mask_generator(kind, seed)
         self.threshold_unit = ThresholdUnit(t, threshold_eps, threshold_mode, name="threshold_unit")
         self.seed_generator = keras.random.SeedGenerator(seed, name="random_mask_seed")
-        # 1.0 while MM is trained (set per epoch by MaskUpdateSchedule).
-        self.mask_update_enabled = keras.Variable(1.0, trainable=False, dtype="float32", name="mask_update_enabled")
         # Min / max of the raw scores over the evaluation set (Section 3.6), used by normalised_scores().
         self.score_min = keras.Variable([0.0, 0.0, 0.0], trainable=False, dtype="float32", name="score_min")
         self.score_max = keras.Variable([1.0, 1.0, 1.0], trainable=False, dtype="float32", name="score_max")
-        self.r_loss_tracker = keras.metrics.Mean(name="r_loss")
-        self.m_loss_tracker = keras.metrics.Mean(name="mm_objective")
-        self.l_mask_tracker = keras.metrics.Mean(name="l_mask")
-        self.l_cont_tracker = keras.metrics.Mean(name="l_cont")
-        self.l_rec_tracker = keras.metrics.Mean(name="l_rec")
 
     # ----------------------------------------------------------------------------------------------- setup
     def compile(self, r_optimizer, m_optimizer=None, **kwargs):
-        """One Adam per player; the optimizers are built here so that ``train_step`` never creates variables."""
-        super().compile(optimizer=None, **kwargs)
-        self.r_optimizer = r_optimizer
-        self.m_optimizer = m_optimizer
-        self.r_optimizer.build(self.reconstructor.trainable_variables)
+        """One Adam per player (built here, so that the step never creates variables; wrapped for loss scaling
+        under ``mixed_float16``). ``kwargs`` (``jit_compile`` ...) go to ``keras.Model.compile``."""
+        players = [Player("reconstructor", self.reconstructor, r_optimizer, lambda out: out["r_loss"])]
         if self.mask_kind == "learned":
             if m_optimizer is None:
                 raise ValueError("OLED with a learned mask needs an m_optimizer")
-            self.m_optimizer.build(self.mask_generator.trainable_variables)
-
-    @property
-    def metrics(self):
-        return [self.r_loss_tracker, self.m_loss_tracker, self.l_mask_tracker, self.l_cont_tracker,
-                self.l_rec_tracker]
+            # MM maximises its objective: minimise the negative.
+            players.append(Player(MASK_PLAYER, self.mask_generator, m_optimizer, lambda out: -out["mm_objective"]))
+        self.compile_players(players, **kwargs)
+        # Named attributes so that checkpoints hold both optimizers' state.
+        self.r_optimizer = self.player("reconstructor").optimizer
+        self.m_optimizer = self.player(MASK_PLAYER).optimizer if self.mask_kind == "learned" else None
 
     # ------------------------------------------------------------------------------------------- forward
     def make_mask(self, x, training: bool = False):
@@ -112,34 +108,10 @@ class OLED(keras.Model):
         return out
 
     # ---------------------------------------------------------------------------------------------- train
-    def train_step(self, data):
+    def compute_outputs(self, data, training: bool = False) -> dict:
+        """The shared forward pass of one training step and Eq. 5-8 (float32 losses; see MultiPlayerModel)."""
         x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as r_tape, tf.GradientTape() as m_tape:
-            out = self.forward(x, training=True)
-            obj = self.objectives(x, out)
-            # MM maximises its objective: minimise the negative.
-            m_loss = -obj["mm_objective"]
-
-        # Train the reconstructor: minimise L_mask + gamma L_cont + lambda L_rec.
-        r_vars = self.reconstructor.trainable_variables
-        self.r_optimizer.apply(r_tape.gradient(obj["r_loss"], r_vars), r_vars)
-
-        # Train the mask module (only on the epochs the schedule enables): maximise L_mask + gamma L_cont.
-        if self.mask_kind == "learned":
-            m_vars = self.mask_generator.trainable_variables
-            m_grads = m_tape.gradient(m_loss, m_vars)
-
-            def _apply():
-                self.m_optimizer.apply(m_grads, m_vars)
-                return tf.constant(True)
-
-            tf.cond(self.mask_update_enabled > 0.5, _apply, lambda: tf.constant(False))
-
-        for name, tracker in (("r_loss", self.r_loss_tracker), ("mm_objective", self.m_loss_tracker),
-                              ("l_mask", self.l_mask_tracker), ("l_cont", self.l_cont_tracker),
-                              ("l_rec", self.l_rec_tracker)):
-            tracker.update_state(obj[name])
-        return {m.name: m.result() for m in self.metrics}
+        return self.objectives(x, self.forward(x, training=training))
 
     def recalibrate_batch_norm(self, x) -> None:
         """Set every BN layer's moving mean / variance to the statistics of ``x`` under the current weights.
@@ -151,7 +123,12 @@ class OLED(keras.Model):
         ``x`` and the masked ``x`` together, as in training) replaces them by the statistics of ``x``; weights are
         untouched. Enabled by ``--bn_recalibration`` (default: on for smoke/quick, off for paper, see README).
         """
-        bns = [l for net in (self.reconstructor, self.mask_generator) for l in net._flatten_layers()
+        def layers_of(layer):
+            for sub in getattr(layer, "layers", ()):
+                yield sub
+                yield from layers_of(sub)
+
+        bns = [l for net in (self.reconstructor, self.mask_generator) for l in layers_of(net)
                if isinstance(l, keras.layers.BatchNormalization)]
         saved = [l.momentum for l in bns]
         try:
@@ -182,21 +159,63 @@ class OLED(keras.Model):
         return out
 
     def serve(self, images):
-        """``serving_default``: images in [-1, 1] -> anomaly_score (s_avg), s_rec, s_mask, s_cont, mask, reconstruction."""
+        """Images (patches for UCSD) in [-1, 1] -> anomaly_score (s_avg), s_rec, s_mask, s_cont, mask,
+        reconstruction: the ``serving_default`` signature of image models, the ``patches`` one on UCSD."""
         out = self.call(images, training=False)
         scores = self.normalised_scores(out)
         return {"anomaly_score": scores["s_avg"], "s_rec": scores["s_rec"], "s_mask": scores["s_mask"],
                 "s_cont": scores["s_cont"], "mask": out["mask"], "reconstruction": out["reconstruction"]}
 
+    def serve_frames(self, frames, stride: int = 30):
+        """UCSD ``serving_default``: gray frames (B, H, W, 1) in [-1, 1] -> frame scores (B,).
 
-class MaskUpdateSchedule(keras.callbacks.Callback):
-    """Enables MM's updates on epochs with ``epoch % every == 0`` (authors' code, notes 4.1.7); every=1: always."""
+        The frames are cut into ``input_shape_`` patches on the grid of the evaluation (stride ``stride``, a
+        last patch snapped to the border, :func:`frame_patches`), every patch is scored as by :meth:`serve`, and
+        a frame's ``anomaly_score`` / ``s_rec`` / ``s_mask`` / ``s_cont`` is the maximum over its patches
+        (Section 4.5, as ``oled_tf.evaluate.frame_scores``); ``patch_anomaly_score`` (B, P) keeps the patches'
+        s_avg in row-major order.
+        """
+        patches, per_frame = frame_patches(frames, self.input_shape_[0], stride)
+        out = self.serve(patches)
+        b = tf.shape(frames)[0]
+        per_patch = {k: tf.reshape(out[k], tf.stack([b, per_frame])) for k in ("anomaly_score", *SCORE_NAMES)}
+        res = {k: tf.reduce_max(v, axis=1) for k, v in per_patch.items()}
+        res["patch_anomaly_score"] = per_patch["anomaly_score"]
+        return res
+
+
+def frame_patches(frames, size: int = 30, stride: int = 30):
+    """``(patches (B * P, size, size, C), P)``: every frame of (B, H, W, C) cut on the grid of
+    ``common.protocols.extract_patches`` (starts 0, stride, ... and a last one at the border when the grid
+    leaves a strip), frame-major then row-major, as TensorFlow ops (any H, W >= size)."""
+    frames = tf.convert_to_tensor(frames, tf.float32)
+    shape = tf.shape(frames)
+
+    def starts(length):
+        grid = tf.range(0, length - size + 1, stride)
+        last = tf.reshape(length - size, [1])
+        return tf.concat([grid, last[: tf.cast(grid[-1] < last[0], tf.int32)]], 0)
+
+    rows, cols = starts(shape[1]), starts(shape[2])
+    nr, nc = tf.size(rows), tf.size(cols)
+    offsets = tf.range(size)
+    p = tf.gather(frames, tf.reshape(rows[:, None] + offsets[None, :], [-1]), axis=1)  # (B, nr*size, W, C)
+    p = tf.gather(p, tf.reshape(cols[:, None] + offsets[None, :], [-1]), axis=2)       # (B, nr*size, nc*size, C)
+    channels = frames.shape[-1]
+    p = tf.reshape(p, tf.stack([-1, nr, size, nc, size, channels]))
+    p = tf.transpose(p, [0, 1, 3, 2, 4, 5])
+    return tf.reshape(p, [-1, size, size, channels]), nr * nc
+
+
+class MaskUpdateSchedule(FreezeSchedule):
+    """Trains MM on epochs with ``epoch % every == 0`` (authors' code, notes 4.1.7) and freezes it on the others
+    (the step function without MM's tape, gradient and update); every=1: always."""
 
     def __init__(self, every: int = 1, first_epoch: int = 0):
-        super().__init__()
         if every < 1:
             raise ValueError(f"mask_update_every must be >= 1, got {every}")
         self.every, self.first_epoch = int(every), int(first_epoch)
+        super().__init__(self.frozen_players)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.mask_update_enabled.assign(1.0 if (epoch + self.first_epoch) % self.every == 0 else 0.0)
+    def frozen_players(self, epoch: int) -> tuple:
+        return () if (epoch + self.first_epoch) % self.every == 0 else (MASK_PLAYER,)

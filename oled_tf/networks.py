@@ -217,6 +217,15 @@ class ThresholdUnit(layers.Layer):
     (r = s - A) is tiny except for pixels right below the threshold, so MG's learning signal through T is weak;
     this is the paper's formulation, kept as specified (``eps`` is a constructor argument / ``--threshold_eps``).
     Gradients also reach A through ``s`` (top-k values are differentiable). Always computed in float32.
+
+    Ties at ``s``: Eq. 2 as written masks every pixel with A_ij >= s, so when several pixels share the value s
+    it masks more than k of them; MG's last ReLU makes this the common case early in training (a map with fewer
+    than k positive activations has s = 0, and Eq. 2 then masked the whole image). Section 3.4.2 states the
+    intent: "the same amount of pixels are masked in each image, ensuring that the reconstruction errors are
+    comparable between samples". So exactly the k pixels ranked first by ``top_k`` are masked (ties broken by
+    position, row-major first); a pixel tied with s but not among them keeps M = 1. Where the k-th and
+    (k+1)-th activations differ (no tie), this is Eq. 2 exactly, value and gradient. (The authors' code adds
+    1e-12 to s, which gives tied zero pixels M = 0.5 instead; reference notes 4.1.4.)
     """
 
     def __init__(self, t: float = 87.5, eps: float = 1e-12, mode: str = "paper", **kwargs):
@@ -231,10 +240,16 @@ class ThresholdUnit(layers.Layer):
         n = h * w
         k = masked_pixel_count(n, self.t, self.mode)
         flat = keras.ops.reshape(a, (-1, n))
-        s = keras.ops.top_k(flat, k, sorted=True)[0][:, k - 1]
-        s = keras.ops.reshape(s, (-1, 1, 1, 1))
-        r = keras.ops.relu(s - a)
-        return r / (r + self.eps)
+        s = keras.ops.top_k(flat, k, sorted=True)[0][:, k - 1:k]    # (B, 1): the k-th largest activation
+        r = keras.ops.relu(s - flat)
+        eq2 = r / (r + self.eps)                                     # Eq. 2
+        # Exactly k masked: all pixels above s, then the first (row-major) of those equal to s, as top_k ranks
+        # them; the other pixels equal to s are kept (M = 1 instead of Eq. 2's 0).
+        above = keras.ops.sum(keras.ops.cast(flat > s, "int32"), axis=1, keepdims=True)
+        tied = keras.ops.cast(flat == s, "int32")
+        kept_tie = keras.ops.logical_and(tied > 0, keras.ops.cumsum(tied, axis=1) > k - above)
+        mask = eq2 + keras.ops.cast(kept_tie, "float32")
+        return keras.ops.reshape(mask, keras.ops.shape(a))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import time
 
-from absl import app, flags
+from absl import flags
 
 from common import flags as cflags
 from common.config import write_metrics
-from common.errors import exit_on_error
 from oled_tf.config import OLEDConfig
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ def model_name(cfg: OLEDConfig) -> str:
     return f"{prefix}_ucsd_ped2" if cfg.dataset == "ucsd" else f"{prefix}_{cfg.dataset}_{cfg.normal_class}"
 
 
-def build_model(cfg: OLEDConfig, kind: str):
+def build_model(cfg: OLEDConfig, kind: str, compile_model: bool = True):
     """The OLED model for a resolved config, compiled with one Adam per player (Section 4.1)."""
     import keras
 
@@ -82,6 +81,8 @@ def build_model(cfg: OLEDConfig, kind: str):
                  threshold_mode=cfg.threshold_mode, mm_uses_context=cfg.mm_uses_context, mask_kind=cfg.mask,
                  random_mask_size=cfg.random_mask_size, seed=cfg.seed + 17)
     model(keras.ops.zeros((2, *model.input_shape_)), training=False)  # build (BackupAndRestore, export)
+    if not compile_model:
+        return model
 
     def adam():
         return keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
@@ -105,28 +106,104 @@ def _evaluate_state(model, cfg, data) -> tuple[dict, dict, dict]:
     return raw, norm, {"auroc": ev.image_aurocs(data.test_y, norm)}
 
 
-def run(config: OLEDConfig) -> dict:
-    """Train, select, evaluate, draw and (optionally) export one OLED run; returns the metrics dict."""
+def export(model, cfg: OLEDConfig, data, norm: dict, strategy=None) -> dict:
+    """Export the model (its current weights and score range) and check it in a fresh process.
+
+    Image models: ``serving_default`` takes ``images``. UCSD: ``serving_default`` takes ``frames`` (B, H, W, 1)
+    in [-1, 1] and returns frame scores (max over the frame's patches, :meth:`OLED.serve_frames`), checked
+    against the evaluation's frame scores of the first test frames; ``patches`` takes 30x30 ``images``. Under a
+    ``tf.distribute`` strategy a plain (undistributed) copy with the same weights is exported.
+    """
     import numpy as np
     import tensorflow as tf
 
-    from common.training import fit_verbosity, get_strategy, standard_callbacks, start_run
+    from common.export import Signature, check_export, export_saved_model
+    from oled_tf import evaluate as ev
+
+    if strategy is not None and strategy is not tf.distribute.get_strategy():
+        copy = build_model(cfg, data.kind, compile_model=False)
+        copy.set_weights(model.get_weights())
+        model = copy
+    patches = Signature(model.serve, model.input_shape_, "images")
+    if data.frame_ids is None:
+        signatures = {"serving_default": patches}
+    else:
+        stride = cfg.ucsd_patch_stride
+        signatures = {"serving_default": Signature(lambda frames: model.serve_frames(frames, stride),
+                                                   (None, None, 1), "frames"),
+                      "patches": patches}
+    path = export_saved_model(model, None, cfg.export_dir, model_name(cfg), signatures=signatures)
+    sample = data.test_x[:37]
+    expected = {k: np.asarray(v) for k, v in model.serve(tf.constant(sample)).items()}
+    diffs = {"patches" if data.frame_ids is not None else "serving_default":
+             check_export(path, sample, expected, signature="patches" if data.frame_ids is not None
+                          else "serving_default")}
+    if data.frame_ids is not None:
+        frames = _first_test_frames(cfg, 5)
+        got = {k: np.asarray(v) for k, v in model.serve_frames(tf.constant(frames), stride).items()}
+        evaluated = ev.frame_scores(norm, data.frame_ids, data.video_lengths)
+        for k in ev.SCORES:  # the signature gives the evaluation's frame scores
+            want = evaluated[k][0][:len(frames)]
+            if not np.allclose(got["anomaly_score" if k == "s_avg" else k], want, atol=1e-4):
+                from common.errors import ReproError
+
+                raise ReproError(f"the frames signature's {k} differs from the evaluation's frame scores")
+        diffs["serving_default"] = check_export(path, frames, got, input_name="frames")
+    print(f"exported {path} (fresh-process check passed)", flush=True)
+    return {"path": str(path), "signatures": sorted(signatures), "max_abs_diff_fresh_process": diffs}
+
+
+def _first_test_frames(cfg: OLEDConfig, n: int):
+    """The first ``n`` frames of the first evaluated UCSD test video, (n, H, W, 1) in [-1, 1]."""
+    from common import datasets
+    from oled_tf.data import to_unit_range
+
+    video = datasets.load_ucsd(cfg.data_dir, "ped2").test[0]
+    return to_unit_range(video.frames[:n])[..., None]
+
+
+def run(config: OLEDConfig) -> dict:
+    """Train, select, evaluate, draw and (optionally) export one OLED run; returns the metrics dict.
+
+    Under ``--strategy=multi_worker`` only the chief writes into ``workdir`` and ``export_dir``; the other
+    workers train in step with it and write into a temporary folder that is deleted at the end.
+    """
+    import shutil
+
+    from common.training import for_this_worker, get_strategy
+
+    strategy = get_strategy(config.strategy)
+    config, worker_tmp = for_this_worker(config, strategy)
+    try:
+        return _run(config, strategy)
+    finally:
+        if worker_tmp:
+            shutil.rmtree(worker_tmp, ignore_errors=True)
+
+
+def _run(config: OLEDConfig, strategy) -> dict:
+    from common.training import start_run
+
+    t_start = time.time()
+    cfg, workdir = start_run(config)
+
+    import numpy as np
+    import tensorflow as tf
+
+    from common.floors import floor_metrics
+    from common.run_identity import save_frozen_weights
+    from common.training import epoch_batches, fit_resumable, num_batches, weights_digest
     from oled_tf import evaluate as ev
     from oled_tf.data import prepare
     from oled_tf.model import MaskUpdateSchedule
 
-    t_start = time.time()
-    cfg, workdir = start_run(config)
     data = prepare(cfg)
     print(f"OLED {cfg.dataset} class {cfg.normal_class} scale {cfg.scale}: {len(data.train_x)} training images, "
           f"{len(data.val_x)} validation, {len(data.test_x)} test; {cfg.epochs} epochs of batch {cfg.batch_size}; "
           f"workdir {workdir}", flush=True)
 
-    with get_strategy(cfg.strategy).scope():
+    with strategy.scope():
         model = build_model(cfg, data.kind)
-    ds = (tf.data.Dataset.from_tensor_slices(data.train_x)
-          .shuffle(len(data.train_x), seed=cfg.seed, reshuffle_each_iteration=True)
-          .batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
     recal_x = None
     if cfg.bn_recalibration:
         rng = np.random.default_rng(cfg.seed + 7)
@@ -139,9 +216,13 @@ def run(config: OLEDConfig) -> dict:
         callbacks.append(selection)
     if cfg.mask == "learned":
         callbacks.append(MaskUpdateSchedule(cfg.mask_update_every))
-    callbacks += standard_callbacks(workdir, resume=cfg.resume)
     t_fit = time.time()
-    history = model.fit(ds, epochs=cfg.epochs, callbacks=callbacks, verbose=fit_verbosity())
+    # Exact resume: the checkpoint holds weights, both optimizers, the RNG state and the selection state, and
+    # epoch e's batches depend on (seed, e) only (common/training.py).
+    history = fit_resumable(
+        model, lambda first: epoch_batches(data.train_x, cfg.batch_size, cfg.seed, first, cfg.epochs),
+        epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(data.train_x), cfg.batch_size),
+        callbacks=callbacks, stateful=[selection] if selection else [], resume=cfg.resume)
     train_seconds = time.time() - t_fit
 
     # Evaluate: the last epoch, and each score at its own best validation epoch (Section 4.1, notes 4.4).
@@ -182,7 +263,7 @@ def run(config: OLEDConfig) -> dict:
                       f"outliers)" if selection else "last epoch"),
         "val_auroc_best": dict(selection.best) if selection else None,
         "bn_recalibration": bool(cfg.bn_recalibration),
-        "final_losses": {k: float(v[-1]) for k, v in history.history.items()} if history.history else {},
+        "final_losses": dict(history[-1]) if history else {},
     }
     if "eer" in selected:
         metrics["eer"], metrics["eer_last_epoch"] = selected["eer"], last["eer"]
@@ -209,18 +290,18 @@ def run(config: OLEDConfig) -> dict:
                             batch_size=cfg.eval_batch_size)
     eval_seconds = time.time() - t_eval
 
+    metrics["weights_digest"] = weights_digest(model)
+    print(f"weights digest {metrics['weights_digest']}", flush=True)
     if cfg.export_dir:
-        from common.export import check_export, export_saved_model
+        metrics["export"] = export(model, cfg, data, norm, strategy)
 
-        path = export_saved_model(model, model.serve, cfg.export_dir, model_name(cfg), model.input_shape_)
-        sample = data.test_x[:37]
-        expected = {k: np.asarray(v) for k, v in model.serve(tf.constant(sample)).items()}
-        diffs = check_export(path, sample, expected)
-        metrics["export"] = {"path": str(path), "max_abs_diff_fresh_process": diffs}
-        print(f"exported {path} (fresh-process check passed)", flush=True)
-
+    # The evaluated network, for a later stage: common.run_identity.load_frozen_weights(workdir, model, "oled").
+    save_frozen_weights(workdir, "oled", model)
     metrics.update(train_seconds=train_seconds, eval_seconds=eval_seconds, wall_seconds=time.time() - t_start,
                    train_images_per_second=len(data.train_x) * cfg.epochs / max(train_seconds, 1e-9))
+    # The PCA-20 floor of the same split (common/floors.py; REPORT.md's row "PCA-20 floor (ours)").
+    metrics["floor"] = floor_metrics(data.train_x, data.test_x, data.test_y, data.frame_ids, data.video_lengths,
+                                     data.video_labels, seed=cfg.seed)
     write_metrics(metrics, workdir)
     lines = [f"  {k}: AUROC {metrics['auroc'][k]:.4f}" + (f"  EER {metrics['eer'][k]:.4f}" if "eer" in metrics
                                                             else "") for k in ev.SCORES]
@@ -229,15 +310,12 @@ def run(config: OLEDConfig) -> dict:
     return metrics
 
 
-@exit_on_error
 def main(argv):
-    if len(argv) > 1:
-        from common.errors import ConfigError
-
-        raise ConfigError(f"unexpected arguments {argv[1:]}; all options are --flags")
+    config = config_from_flags()
+    cflags.preflight(config)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run(config_from_flags())
+    run(config)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cflags.run(main)

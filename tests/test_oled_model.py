@@ -127,17 +127,19 @@ def test_mask_update_schedule_freezes_mm():
     cb = MaskUpdateSchedule(every=3)
     cb.set_model(model)
     cb.on_epoch_begin(1)
-    assert float(model.mask_update_enabled.numpy()) == 0.0
-    g0 = model.mask_generator.get_weights()
+    assert model.frozen == {"mask_module"}
+    g0 = [v.numpy() for v in model.mask_generator.trainable_variables]
     r0 = model.reconstructor.get_weights()
+    m_steps = int(model.m_optimizer.iterations.numpy())
     model.train_step(tf.constant(x))
-    kernels = [i for i, v in enumerate(model.mask_generator.weights) if "kernel" in v.path]
-    for i in kernels:
-        np.testing.assert_array_equal(model.mask_generator.get_weights()[i], g0[i])
+    for v, w0 in zip(model.mask_generator.trainable_variables, g0):
+        np.testing.assert_array_equal(v.numpy(), w0)
+    assert int(model.m_optimizer.iterations.numpy()) == m_steps       # no MM update at all
     assert any(not np.array_equal(a, b) for a, b in zip(r0, model.reconstructor.get_weights()))
     cb.on_epoch_begin(3)
+    assert model.frozen == frozenset()
     model.train_step(tf.constant(x))
-    assert any(not np.array_equal(model.mask_generator.get_weights()[i], g0[i]) for i in kernels)
+    assert any(not np.array_equal(v.numpy(), w0) for v, w0 in zip(model.mask_generator.trainable_variables, g0))
 
 
 def test_cae_mode_trains_without_mask_module():
@@ -177,3 +179,90 @@ def test_stratified_test_subset_keeps_proportions():
     y = np.r_[np.zeros(1000, int), np.ones(9000, int)]
     idx = _stratified(np.random.default_rng(0), y, 600)
     assert len(idx) == 600 and len(np.unique(idx)) == 600 and np.sum(y[idx] == 0) == 60
+
+
+def test_threshold_unit_masks_exactly_k_pixels_when_activations_tie():
+    """Defect 4: with fewer than k positive activations (ReLU zeros tie at s = 0), Eq. 2 as written masked the
+    whole image; T masks exactly k pixels: the positive ones, then the first zeros in row-major order."""
+    a = np.zeros((2, 28, 28, 1), np.float32)
+    a[0, :2, :5, 0] = np.arange(1, 11).reshape(2, 5)    # 10 positive activations, k = 98
+    a[1] = 0.0                                            # an all-zero map
+    m = ThresholdUnit(t=87.5)(a).numpy().reshape(2, -1)
+    np.testing.assert_array_equal((m < 0.5).sum(1), [98, 98])
+    assert np.all((m < 1e-6) | (m > 1 - 1e-6))
+    pos = np.flatnonzero(a[0].ravel() > 0)
+    assert np.all(m[0, pos] < 0.5)                       # every positive activation is masked
+    zeros_masked = np.flatnonzero((m[0] < 0.5) & (a[0].ravel() == 0))
+    np.testing.assert_array_equal(zeros_masked, np.flatnonzero(a[0].ravel() == 0)[:88])
+    np.testing.assert_array_equal(np.flatnonzero(m[1] < 0.5), np.arange(98))
+    # Without ties nothing changes: Eq. 2's value (the distinct-values test above checks the count).
+    b = np.random.RandomState(3).uniform(0, 1, (1, 28, 28, 1)).astype("float32")
+    flat = b.ravel()
+    s = np.sort(flat)[::-1][97]
+    r = np.maximum(s - flat, 0)
+    np.testing.assert_allclose(ThresholdUnit(t=87.5, eps=1e-2)(b).numpy().ravel(), r / (r + 1e-2), rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16"])  # bf16 training: tests/test_distributed.py
+def test_mixed_precision_step_float32_losses_and_loss_scaling(policy):
+    try:
+        keras.mixed_precision.set_global_policy(policy)
+        model = OLED("mnist", seed=4)
+        model.compile(_adam(), _adam())
+        x = tf.constant(np.random.RandomState(7).uniform(-1, 1, (8, 28, 28, 1)).astype("float32"))
+        out = model.compute_outputs(x, training=True)
+        assert all(out[k].dtype == "float32" for k in ("r_loss", "mm_objective", "l_mask", "l_cont", "l_rec"))
+        scaled = isinstance(model.r_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert scaled == isinstance(model.m_optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+        g0 = [v.numpy() for v in model.mask_generator.trainable_variables]
+        logs = model.train_step(x)
+        assert all(np.isfinite(float(v)) for v in logs.values())
+        assert any(not np.array_equal(v.numpy(), w) for v, w in zip(model.mask_generator.trainable_variables, g0))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_frame_patches_match_the_evaluation_grid():
+    from common.protocols import extract_patches
+    from oled_tf.model import frame_patches
+
+    for shape, stride in [((3, 60, 90, 1), 30), ((2, 65, 97, 1), 30), ((1, 64, 64, 1), 17)]:
+        f = np.random.RandomState(0).uniform(-1, 1, shape).astype("float32")
+        p, per_frame = frame_patches(f, 30, stride)
+        want, ids, _ = extract_patches(f, 30, stride)
+        np.testing.assert_array_equal(p.numpy(), want)
+        assert int(per_frame) * shape[0] == len(want)
+
+
+def test_ucsd_export_frames_signature_reloads_with_the_evaluation_frame_scores(tmp_path):
+    """Defect 11: serving_default takes whole frames (patching + frame max inside the SavedModel) and gives the
+    evaluation's frame scores in a fresh process; the 30x30 patch signature is kept as `patches`."""
+    from oled_tf import evaluate as ev
+    from oled_tf.config import OLEDConfig
+    from oled_tf.data import prepare
+    from oled_tf.train import build_model, export
+    from tests.fixtures_formats import make_ucsd_tree
+
+    make_ucsd_tree(tmp_path / "data", n_train=1, n_test=2, n_frames=4, shape=(60, 90))
+    cfg = OLEDConfig(dataset="ucsd", data_dir=str(tmp_path / "data"), scale="smoke", workdir=str(tmp_path / "w"),
+                     export_dir=str(tmp_path / "export")).resolved()
+    data = prepare(cfg)
+    model = build_model(cfg, data.kind, compile_model=False)
+    raw = ev.raw_scores(model, data.test_x)
+    model.set_score_range(raw)
+    info = export(model, cfg, data, ev.normalise(raw))
+    assert info["signatures"] == ["patches", "serving_default"]
+    assert set(info["max_abs_diff_fresh_process"]) == {"patches", "serving_default"}
+    loaded = tf.saved_model.load(info["path"])
+    frames = np.random.RandomState(1).uniform(-1, 1, (3, 60, 90, 1)).astype("float32")
+    out = loaded.signatures["serving_default"](frames=tf.constant(frames))
+    patches = loaded.signatures["patches"](images=frame_patches_np(frames))
+    np.testing.assert_allclose(out["anomaly_score"].numpy(),
+                               patches["anomaly_score"].numpy().reshape(3, 6).max(1), rtol=1e-5, atol=1e-6)
+    assert out["patch_anomaly_score"].shape == (3, 6)
+
+
+def frame_patches_np(frames):
+    from common.protocols import extract_patches
+
+    return tf.constant(extract_patches(frames, 30, 30)[0])

@@ -46,3 +46,7 @@ def test_table5_job_on_mnist_fixture(tmp_path):
     assert set(res.values) == {("Inlier", "AUCROC"), ("Outlier", "AUCROC")}
     assert all(0.0 <= v <= 1.0 for v in res.values.values())
     assert res.extra["data"]["protocol"] == "memae_mnist" and res.extra["data"]["normal_class"] == 8
+    # The run records the PCA-20 floor of its split; the Table 1 job's floor alone (no training) finds the same.
+    t1 = next(j for j in JOBS if j.key == "oled.table1/class8")
+    floor = t1.floor("smoke", tmp_path / "work", tmp_path / "data", seed=0)
+    assert floor == {("PCA-20 floor (ours)", "AUCROC"): res.extra["floor"]["pca20_auroc"]}

@@ -415,3 +415,93 @@ def test_variant_jobs_fill_a_separate_sub_table(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match="variant mnist5k"):
         validate_jobs([Job("oled.table5", "a", [("Inlier", "AUCROC")], f, variant="mnist5k"),
                        Job("oled.table5", "b", [("Inlier", "AUCROC")], f, variant="mnist5k")])
+
+
+# ------------------------------------------------------------------------------- seeds and rows the report adds
+
+SEED_TABLES = """
+import json
+from pathlib import Path
+from common.registry import FLOOR_ROW, Job, JobResult
+
+COUNTER = Path({counter!r})
+
+def part(k):
+    def run(scale, workdir, data_dir, seed=0):
+        calls = json.loads(COUNTER.read_text()) if COUNTER.exists() else []
+        COUNTER.write_text(json.dumps(calls + [[k, seed, str(workdir)]]))
+        return JobResult({{("OLED (Ours) s_rec", "AUCROC"): 0.9 + 0.02 * k + 0.01 * seed,
+                           (FLOOR_ROW, "AUCROC"): 0.7 + 0.1 * k}}, extra={{"seed_seen": seed}})
+    return run
+
+JOBS = [Job("oled.table1", f"class{{k}}", [("OLED (Ours) s_rec", "AUCROC"), (FLOOR_ROW, "AUCROC")], part(k),
+            n_parts=2) for k in range(2)]
+"""
+
+
+def test_seeds_per_cell_mean_sd_and_the_floor_row(tmp_path, monkeypatch, capsys):
+    name = f"fake_seeds_{abs(hash(str(tmp_path))) % 10**8}"
+    pkg = tmp_path / "pkgs" / name
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    counter = tmp_path / "calls.json"
+    (pkg / "tables.py").write_text(SEED_TABLES.format(counter=str(counter)))
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    results = tmp_path / "r"
+    try:
+        # A result of an older single-seed run (no per-seed values) is kept as seed 0; only seed 1 runs.
+        run_tables.run("smoke", only="oled.table1", results_dir=results, packages=_packages(name))
+        old = json.loads((results / "cells/smoke/oled.table1/class0.json").read_text())
+        for c in old["cells"]:
+            del c["per_seed"]
+        (results / "cells/smoke/oled.table1/class0.json").write_text(json.dumps(old))
+        text = (results / "REPORT.md").read_text()
+        assert "| OLED (Ours) s_rec | 0.9772 / 0.9100 (-0.0672) |" in text  # one seed: rendered as before
+        assert "| PCA-20 floor (ours) | – / 0.7500 |" in text
+        assert "Ours: 1 of 10 cells; scale=smoke, seeds=[0]: 1 cell." in text  # the floor row is not counted
+        counter.unlink()
+        run_tables.run("smoke", only="oled.table1", results_dir=results, packages=_packages(name), seeds="0,1")
+        calls = json.loads(counter.read_text())
+        assert [(k, s) for k, s, _ in calls] == [(0, 1), (1, 1)]
+        assert calls[0][2].endswith("oled.table1/class0-seed1")
+        stored = json.loads((results / "cells/smoke/oled.table1/class1.json").read_text())
+        assert stored["seeds"] == [0, 1] and stored["extra"] == {"seed0": {"seed_seen": 0}, "seed1": {"seed_seen": 1}}
+        assert stored["cells"][0]["per_seed"] == {"0": 0.92, "1": 0.93}
+        assert stored["cells"][0]["value"] == pytest.approx(0.925)
+        # Per-seed means over the 2 parts: 0.91 and 0.92 -> 0.915 +- 0.0071 (sample SD).
+        text = (results / "REPORT.md").read_text()
+        assert "| OLED (Ours) s_rec | 0.9772 / 0.9150 ± 0.0071 (2 seeds) (-0.0622) |" in text
+        assert "| PCA-20 floor (ours) | – / 0.7500 ± 0.0000 (2 seeds) |" in text
+        assert 'Row "PCA-20 floor (ours)" is not in the paper' in text
+        # Cached per seed: a third seed runs only seed 2; a run without --seeds reuses everything.
+        run_tables.run("smoke", only="oled.table1", results_dir=results, packages=_packages(name), seeds=(0, 1, 2))
+        assert [(k, s) for k, s, _ in json.loads(counter.read_text())[2:]] == [(0, 2), (1, 2)]
+        run_tables.run("smoke", only="oled.table1", results_dir=results, packages=_packages(name))
+        assert len(json.loads(counter.read_text())) == 4
+        assert "| OLED (Ours) s_rec | 0.9772 / 0.9200 ± 0.0100 (3 seeds) (-0.0572) |" in \
+            (results / "REPORT.md").read_text()
+    finally:
+        for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[mod]
+    capsys.readouterr()
+    with pytest.raises(ConfigError, match="--seeds"):
+        run_tables.parse_seeds("0,x")
+    with pytest.raises(ConfigError, match="distinct"):
+        run_tables.parse_seeds("1,1")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    res = subprocess.run([sys.executable, "-m", "common.run_tables", "--scale=smoke", "--seeds=-1",
+                          f"--results_dir={tmp_path / 'r2'}"], capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+    assert res.returncode == 2 and res.stderr.startswith("error: --seeds='-1'"), res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "r2" / "cells").exists()
+
+
+def test_rows_the_report_adds_are_accepted_only_by_name():
+    f = lambda *a: {}  # noqa: E731
+    registry.validate_jobs([Job("oled.table3", "a", [(registry.FLOOR_ROW, "EER")], f)])
+    with pytest.raises(ValueError, match="does not have"):
+        registry.validate_jobs([Job("oled.table3", "a", [("PCA-30 floor (ours)", "EER")], f)])
+    with pytest.raises(ValueError, match="does not have"):
+        registry.validate_jobs([Job("oled.table3", "a", [(registry.FLOOR_ROW, "F1")], f)])
+    assert Job("oled.table3", "a", [(registry.FLOOR_ROW, "EER")], f).needed_datasets() == ("ucsd_ped2",)
+    assert registry.takes_seed(lambda scale, workdir, data_dir, seed=0: {})
+    assert not registry.takes_seed(lambda scale, workdir, data_dir: {})

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from common import neighbours as N
+from nre_tf import neighbours as N
 from common.errors import ConfigError, ReproError
 
 
@@ -128,6 +128,17 @@ def test_small_cluster_falls_back_to_neighbouring_clusters():
     # The other member of the small cluster is the most similar.
     np.testing.assert_array_equal(near[:, 0], small[::-1])
     assert not np.any([np.intersect1d(a, b).size for a, b in zip(near, far)])
+
+
+def test_codes_all_alike_still_give_disjoint_near_and_far():
+    # Identical (here: all-zero ReLU) codes leave k-means clusters empty; the far samples then come from every
+    # sample other than the query and its near samples (without that fallback: "not enough samples" error).
+    x = np.zeros((8, 16), np.float32)
+    near, far = N.KMeansNeighbours(n_clusters=2, T=2, seed=0).fit(x).training_neighbours()
+    assert near.shape == far.shape == (8, 2)
+    for i in range(8):
+        assert i not in near[i] and i not in far[i] and not set(near[i]) & set(far[i])
+        assert len(set(far[i])) == 2
 
 
 def test_determinism_with_seed():
