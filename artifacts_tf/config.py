@@ -36,12 +36,37 @@ PAPER_VS_CODE: dict[str, tuple[Any, Any]] = {
     "transfer_conv5_bn": (False, True),
 }
 
+# Table 1 rows: letter -> (row label, SpotArtifacts keyword overrides relative to the baseline).
+ABLATIONS: dict[str, tuple[str, dict]] = {
+    "baseline": ("Baseline (dropping rate = 0.5)", {}),
+    "a": ("(a) Input image as real", {"real_source": "input"}),
+    "b": ("(b) Distributed vs. local repair network", {"repair": "local"}),
+    "c": ("(c) Dropping rate = 0.1", {"drop_rate": 0.1}),
+    "d": ("(d) Dropping rate = 0.3", {"drop_rate": 0.3}),
+    "e": ("(e) Dropping rate = 0.7", {"drop_rate": 0.7}),
+    "f": ("(f) Dropping rate = 0.9", {"drop_rate": 0.9}),
+    "g": ("(g) Without mask prediction", {"mask_prediction": False}),
+    "h": ("(h) 3 x 3 encoder convolutions", {"encoder_kernel": 3}),
+    "i": ("(i) No gating in repair layers", {"gated": False}),
+    "j": ("(j) No history of corrupted examples", {"history": False}),
+    "k": ("(k) No repair network", {"repair": "none"}),
+    "l": ("(l) GAN instead of damage & repair", {"generator": "gan", "real_source": "input",
+                                                 "mask_prediction": False}),
+}
+
+
+def ablation_overrides(name: str) -> dict:
+    if name not in ABLATIONS:
+        raise ValueError(f"unknown ablation {name!r}; choose one of {', '.join(ABLATIONS)}")
+    return dict(ABLATIONS[name][1])
+
 
 @dataclasses.dataclass
 class ArtifactsConfig(RunConfig):
     """Everything one run needs (autoencoder stage, game, transfer); ``None`` fields come from the preset."""
 
     method: ClassVar[str] = "artifacts"
+    NOT_RESULT_FIELDS: ClassVar[tuple] = ("autoencoder_dir",)
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         # Seconds on tiny data (tests): checks the plumbing only.
         "smoke": dict(epochs=1, batch_size=8, ae_epochs=1, pretrain_limit=16, labelled_limit=40, test_limit=40,
@@ -77,11 +102,16 @@ class ArtifactsConfig(RunConfig):
     # Autoencoder stage: its own epochs; ``autoencoder_dir`` reuses (or creates) a pre-trained AE there.
     ae_epochs: int | None = None
     autoencoder_dir: str | None = None
+    # Set by train.run from --autoencoder_dir: common.run_identity.frozen_weights_id of the reused autoencoder,
+    # so this run's identity changes when that run is retrained (the folder's path itself is not a result field).
+    autoencoder_id: str | None = None
     # Data: 0 = all.
     pretrain_limit: int | None = None
     labelled_limit: int | None = None
     test_limit: int | None = None
     # Transfer (Table 1 protocol: frozen conv, re-initialised fc6-fc8) and the Table 2 fold protocol.
+    # "autoencoder": stop after the AE stage (a run whose frozen AE other runs reuse with --autoencoder_dir).
+    stage: str = "all"
     transfer: str = "table1"
     transfer_epochs: int | None = None
     transfer_learning_rate: float = 1e-3
@@ -97,10 +127,12 @@ class ArtifactsConfig(RunConfig):
             raise ConfigError("--dataset is required: one of " + ", ".join(DATASETS))
         if cfg.dataset not in DATASETS:
             raise ConfigError(f"--dataset={cfg.dataset!r} is not supported; choose one of {', '.join(DATASETS)}")
-        from artifacts_tf.model import ABLATIONS
-
         if cfg.ablation not in ABLATIONS:
             raise ConfigError(f"--ablation={cfg.ablation!r} is unknown; choose one of {', '.join(ABLATIONS)}")
+        if cfg.stage not in ("all", "autoencoder"):
+            raise ConfigError(f"--stage must be all or autoencoder, got {cfg.stage!r}")
+        if cfg.stage == "autoencoder" and cfg.autoencoder_dir:
+            raise ConfigError("--stage=autoencoder trains an autoencoder; leave out --autoencoder_dir")
         if cfg.transfer not in TRANSFER_PROTOCOLS:
             raise ConfigError(f"--transfer must be one of {', '.join(TRANSFER_PROTOCOLS)}, got {cfg.transfer!r}")
         if cfg.image_size % 16 or cfg.image_size < 32:
@@ -120,8 +152,6 @@ class ArtifactsConfig(RunConfig):
 
     def model_kwargs(self) -> dict:
         """SpotArtifacts keyword arguments: the resolved values, then the ablation's overrides (Table 1)."""
-        from artifacts_tf.model import ablation_overrides
-
         kw = dict(drop_rate=self.drop_rate, lrelu_slope=self.lrelu_slope, ae_output=self.ae_output,
                   repair_input_bn=self.repair_input_bn, fc6_bn=self.fc6_bn, mask_loss_weight=self.mask_loss_weight,
                   mask_on_real=self.mask_on_real, repair_rec_weight=self.repair_rec_weight,
@@ -132,6 +162,4 @@ class ArtifactsConfig(RunConfig):
 
     @property
     def encoder_kernel(self) -> int:
-        from artifacts_tf.model import ablation_overrides
-
         return int(ablation_overrides(self.ablation).get("encoder_kernel", 2))

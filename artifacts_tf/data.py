@@ -1,8 +1,9 @@
 """Data of one run: unlabelled images for the autoencoder and the game, labelled and test images for transfer.
 
-All images stay uint8 at their stored size in memory; :func:`image_dataset` resizes them to ``image_size`` (bilinear),
-replicates gray to RGB and scales to [-1, 1] on the fly (the code's x / 255 * 2 - 1), so 60k Fashion-MNIST images
-never become 60k float 96x96x3 arrays.
+All images stay uint8 at their stored size in memory; they are resized to ``image_size``, gray replicated to RGB
+and scaled to [-1, 1] on the fly (the code's x / 255 * 2 - 1), so 60k Fashion-MNIST images never become 60k float
+96x96x3 arrays: for training by ``common.streaming`` + ``common.augment.artifacts_train`` (the authors'
+preprocessing; see ``artifacts_tf.train.game_batches``), for evaluation by :func:`eval_dataset`.
 
 * ``stl10``: unlabelled = ``unlabeled`` (100k), labelled = ``train`` (5k), test = ``test`` (8k); folds = the ten
   predefined ``fold_indices.txt`` folds (Table 2).
@@ -12,9 +13,8 @@ never become 60k float 96x96x3 arrays.
 * ``image_folder``: ``<data_dir>/train/<class>/*`` (unlabelled and labelled) and ``<data_dir>/test/<class>/*``.
 
 Training augmentation (paper Sec. 5.2.1: "we randomly resize the images and extract 96x96 crops"; code, notes
-2.2): a random crop covering 1/3 to all of the image with aspect 3/4..4/3, resized back, and a random horizontal
-flip. The code's colour jitter is not applied (Fashion-MNIST is gray). This is the one place to swap for the shared
-``common/augment.py`` when it lands.
+2.2): ``common.augment.artifacts_train``: a random crop covering 1/3 to all of the image with aspect 3/4..4/3,
+resized back, a random horizontal flip and, on RGB data, the code's colour jitter (Fashion-MNIST is gray: none).
 """
 from __future__ import annotations
 
@@ -115,42 +115,16 @@ def to_model_range(images, image_size: int):
     return tf.clip_by_value(x * 2.0 - 1.0, -1.0, 1.0)
 
 
-def _augment(x, image_size: int, seed):
-    """Random resized crop (area 1/3..1, aspect 3/4..4/3) and horizontal flip of one float image (code 2.2)."""
+def eval_dataset(images: np.ndarray, image_size: int, batch_size: int, labels: np.ndarray | None = None):
+    """Model-range images (and labels) in their stored order, for feature extraction and figures (no
+    augmentation; the training pipeline is :func:`artifacts_tf.train.game_batches` on ``common.streaming``)."""
     import tensorflow as tf
 
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(x), tf.zeros((1, 0, 4)), seed=seed, min_object_covered=0.0, aspect_ratio_range=(0.75, 1.33),
-        area_range=(1.0 / 3.0, 1.0), max_attempts=100, use_image_if_no_bounding_boxes=True)
-    crop = tf.slice(x, begin, size)
-    crop = tf.image.resize(crop, (image_size, image_size), method="bilinear")
-    return tf.image.stateless_random_flip_left_right(crop, seed=seed + 1)
-
-
-def image_dataset(images: np.ndarray, image_size: int, batch_size: int, seed: int, train: bool,
-                  augment: bool = True, labels: np.ndarray | None = None):
-    """A tf.data pipeline of model-range images (and labels); training: seeded reshuffle every epoch, augmentation,
-    full batches only."""
-    import tensorflow as tf
-
-    n = len(images)
     ds = tf.data.Dataset.from_tensor_slices((images,) if labels is None else (images, labels))
-    if train:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.enumerate()
 
-        def prep(i, item):
-            x = to_model_range(item[0][None], image_size)[0]
-            if augment:
-                x = _augment(x, image_size, tf.stack([tf.cast(seed, tf.int64), i]))
-            return x if labels is None else (x, item[1])
+    def prep_eval(*item):
+        x = to_model_range(item[0], image_size)
+        return x if labels is None else (x, item[1])
 
-        ds = ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=n >= batch_size)
-    else:
-        def prep_eval(*item):
-            x = to_model_range(item[0], image_size)
-            return x if labels is None else (x, item[1])
-
-        ds = ds.batch(batch_size).map(prep_eval, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size).map(prep_eval, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,8 +1,9 @@
 """The adversarial game of Section 4.3: the repair network R against the discriminator C, the autoencoder frozen.
 
-``SpotArtifacts`` is a ``keras.Model`` with one optimizer per player (``compile(d_optimizer, g_optimizer)``) and a
-custom ``train_step`` with one ``GradientTape`` per player, both updated from the same forward pass (simultaneous
-updates, as in the authors' code, reference notes 2.7):
+``SpotArtifacts`` is a :class:`common.multiplayer.MultiPlayerModel` with two players, the discriminator C and the
+repair network R (``compile(d_optimizer, g_optimizer)`` declares them with ``compile_players``): one optimizer and
+one ``GradientTape`` per player, both updated from the same forward pass (simultaneous updates, as in the authors'
+code, reference notes 2.7):
 
 * C minimises  -[log C(D(phi(x))) + log(1 - C(x_hat))]  (Eq. 4)  +  mask_loss_weight * L_mask (Eq. 5)  + L2
 * R minimises  log(1 - C(x_hat))  (Eq. 4, ``generator_loss="minimax"``; see :func:`losses.repair_class_loss` for
@@ -17,8 +18,10 @@ The ablations of Table 1 are constructor arguments (:data:`ABLATIONS` maps the l
 update is wrapped in a runtime condition: a model without a repair network ((k)) simply has no R player, fixed
 when the model is built.
 
-Losses are float32 and averaged over the global batch (:func:`losses.average`); both losses go through the
-optimizer's ``scale_loss`` (a ``LossScaleOptimizer`` under ``mixed_float16``).
+Losses are float32 means over the local batch (:meth:`SpotArtifacts.compute_outputs`); the shared base class
+weights them by the replica's share of the global batch, wraps the optimizers for loss scaling under
+``mixed_float16`` and adds R's L2 terms (C's L2 terms are part of ``d_loss``'s player loss, since C's player trains
+a list of variables: the mask head is left out for (g)).
 """
 from __future__ import annotations
 
@@ -26,35 +29,16 @@ import keras
 import tensorflow as tf
 
 from artifacts_tf import losses
+from artifacts_tf.config import ABLATIONS, ablation_overrides  # noqa: F401 (re-exported)
+from common.multiplayer import MultiPlayerModel, Player
 from artifacts_tf.networks import (PAPER_LRELU_SLOPE, Autoencoder, Discriminator, GANGenerator, RepairNetwork,
                                    damage, sample_keep_mask, upsample_mask)
 
-# Table 1 rows: letter -> (row label, SpotArtifacts keyword overrides relative to the baseline).
-ABLATIONS: dict[str, tuple[str, dict]] = {
-    "baseline": ("Baseline (dropping rate = 0.5)", {}),
-    "a": ("(a) Input image as real", {"real_source": "input"}),
-    "b": ("(b) Distributed vs. local repair network", {"repair": "local"}),
-    "c": ("(c) Dropping rate = 0.1", {"drop_rate": 0.1}),
-    "d": ("(d) Dropping rate = 0.3", {"drop_rate": 0.3}),
-    "e": ("(e) Dropping rate = 0.7", {"drop_rate": 0.7}),
-    "f": ("(f) Dropping rate = 0.9", {"drop_rate": 0.9}),
-    "g": ("(g) Without mask prediction", {"mask_prediction": False}),
-    "h": ("(h) 3 x 3 encoder convolutions", {"encoder_kernel": 3}),
-    "i": ("(i) No gating in repair layers", {"gated": False}),
-    "j": ("(j) No history of corrupted examples", {"history": False}),
-    "k": ("(k) No repair network", {"repair": "none"}),
-    "l": ("(l) GAN instead of damage & repair", {"generator": "gan", "real_source": "input",
-                                                 "mask_prediction": False}),
-}
+METRICS = ("d_loss", "g_loss", "d_class_loss", "mask_loss", "real_accuracy", "fake_accuracy", "mask_accuracy")
+D_PLAYER, G_PLAYER = "discriminator", "repair"
 
 
-def ablation_overrides(name: str) -> dict:
-    if name not in ABLATIONS:
-        raise ValueError(f"unknown ablation {name!r}; choose one of {', '.join(ABLATIONS)}")
-    return dict(ABLATIONS[name][1])
-
-
-class SpotArtifacts(keras.Model):
+class SpotArtifacts(MultiPlayerModel):
     """Damage & repair generator + discriminator C; ``autoencoder`` is pre-trained and frozen here.
 
     Arguments (baseline values = the paper's; letters = Table 1 ablations):
@@ -71,7 +55,7 @@ class SpotArtifacts(keras.Model):
                  mask_on_real: bool = False, repair_rec_weight: float = 0.0, repair_input_bn: bool = True,
                  fc6_bn: bool = False, dropout_rate: float = 0.5, lrelu_slope: float = PAPER_LRELU_SLOPE,
                  ae_output: str = "lrelu", z_dim: int = 128, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(metric_names=METRICS, **kwargs)
         if not 0.0 < drop_rate < 1.0:
             raise ValueError(f"drop_rate theta must be in (0, 1), got {drop_rate}")
         if real_source not in ("autoencoded", "input"):
@@ -113,9 +97,6 @@ class SpotArtifacts(keras.Model):
                                              initializer="ones", trainable=False, name="history_keep")
             self.hist_count = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False,
                                               name="history_count")
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in
-                         ("d_loss", "g_loss", "d_class_loss", "mask_loss", "real_accuracy", "fake_accuracy",
-                          "mask_accuracy")}
 
     # ------------------------------------------------------------------------------------------- setup
     @property
@@ -142,20 +123,19 @@ class SpotArtifacts(keras.Model):
         return list(self.generator_network.trainable_variables) if self.has_generator_player else []
 
     def compile(self, d_optimizer, g_optimizer=None, **kwargs):
-        """One optimizer per player, built here so that ``train_step`` creates no variables. ``g_optimizer`` may
-        be None only for ablation (k), which has no R player."""
-        super().compile(optimizer=None, **kwargs)
+        """Declare the players (:meth:`compile_players`): C minimises ``d_loss`` + its L2 terms over
+        :meth:`d_variables`, R (or G for (l)) minimises ``g_loss`` (+ its L2 terms). ``g_optimizer`` may be None
+        only for ablation (k), which has no R player. ``kwargs`` (``jit_compile`` ...) go to ``keras.Model``."""
         self.build_all()
-        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
-        self.d_optimizer.build(self.d_variables())
+        players = [Player(D_PLAYER, self.d_variables, d_optimizer, lambda out: out["d_loss"] + out["d_l2"])]
         if self.has_generator_player:
             if g_optimizer is None:
                 raise ValueError("this model trains a generator player and needs a g_optimizer")
-            self.g_optimizer.build(self.g_variables())
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
+            players.append(Player(G_PLAYER, self.generator_network, g_optimizer, lambda out: out["g_loss"]))
+        self.compile_players(players, **kwargs)
+        # Named attributes so that checkpoints (model.save_weights) hold both optimizers' state.
+        self.d_optimizer = self.player(D_PLAYER).optimizer
+        self.g_optimizer = self.player(G_PLAYER).optimizer if self.has_generator_player else None
 
     # ----------------------------------------------------------------------------------------- forward
     def sample_keep(self, batch_size):
@@ -212,7 +192,7 @@ class SpotArtifacts(keras.Model):
         b = tf.shape(real)[0]
         out = self.discriminator(tf.concat([real, tf.cast(fake, real.dtype)], 0), training=training)
         real_logit, fake_logit = out["class_logit"][:b], out["class_logit"][b:]
-        d_class = losses.average(losses.discriminator_class_loss(real_logit, fake_logit))
+        d_class = tf.reduce_mean(losses.discriminator_class_loss(real_logit, fake_logit))
         d_loss = d_class
         mask_l = tf.constant(0.0)
         if self.mask_prediction:
@@ -221,7 +201,7 @@ class SpotArtifacts(keras.Model):
                 per = 0.5 * (fake_mask + losses.mask_loss(out["mask_logits"][:b], tf.ones_like(keep)))
             else:
                 per = fake_mask
-            mask_l = losses.average(per)
+            mask_l = tf.reduce_mean(per)
             d_loss = d_loss + self.mask_loss_weight * mask_l
         g_per = losses.repair_class_loss(fake_logit, self.generator_loss) * fresh
         g_loss = tf.reduce_sum(g_per) / tf.maximum(tf.reduce_sum(fresh), 1.0)
@@ -238,15 +218,11 @@ class SpotArtifacts(keras.Model):
         }
         return {"d_loss": d_loss, "g_loss": g_loss, "d_class_loss": d_class, "mask_loss": mask_l, **stats}
 
-    def _regularization(self, net) -> tf.Tensor:
-        reg = [tf.cast(l, tf.float32) for l in net.losses]
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return tf.add_n(reg) / replicas if reg else tf.constant(0.0)
-
     # ------------------------------------------------------------------------------------------- train
-    def train_step(self, data):
-        """One simultaneous update of C and R. ``data`` is a batch of images in [-1, 1], or ``(images, keep)``
-        with a given keep mask Omega (B, M, N, 1) instead of a freshly sampled one."""
+    def compute_outputs(self, data, training=False) -> dict:
+        """The shared forward pass of one step (:class:`MultiPlayerModel` trains the players from it). ``data``
+        is a batch of images in [-1, 1], or ``(images, keep)`` with a given keep mask Omega (B, M, N, 1) instead
+        of a freshly sampled one. Returns :meth:`objectives` plus ``d_l2``, C's L2 terms (float32)."""
         if isinstance(data, (tuple, list)):
             x, keep = data[0], (data[1] if len(data) > 1 else None)
         else:
@@ -257,26 +233,15 @@ class SpotArtifacts(keras.Model):
         keep = tf.cast(keep, tf.float32)
         phi = self.encode(x)
         real = self.real_images(x, phi)
-        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            fake = self.corrupt(x, phi, keep, training=True)
-            if self.use_history:
-                fake_d, keep_d, fresh = self._mix_history(fake, keep)
-            else:
-                fake_d, keep_d, fresh = fake, keep, tf.ones((tf.shape(x)[0],))
-            obj = self.objectives(x, real, fake_d, keep_d, fresh, training=True)
-            d_total = obj["d_loss"] + self._regularization(self.discriminator)
-            d_scaled = self.d_optimizer.scale_loss(d_total)
-            if self.has_generator_player:
-                g_total = obj["g_loss"] + self._regularization(self.generator_network)
-                g_scaled = self.g_optimizer.scale_loss(g_total)
-        d_vars = self.d_variables()
-        self.d_optimizer.apply(d_tape.gradient(d_scaled, d_vars), d_vars)
-        if self.has_generator_player:  # fixed when the model is built, not a runtime condition
-            g_vars = self.g_variables()
-            self.g_optimizer.apply(g_tape.gradient(g_scaled, g_vars), g_vars)
-        for name, tracker in self.trackers.items():
-            tracker.update_state(obj[name])
-        return {name: t.result() for name, t in self.trackers.items()}
+        fake = self.corrupt(x, phi, keep, training=training)
+        if self.use_history:
+            fake_d, keep_d, fresh = self._mix_history(fake, keep)
+        else:
+            fake_d, keep_d, fresh = fake, keep, tf.ones((tf.shape(x)[0],))
+        out = self.objectives(x, real, fake_d, keep_d, fresh, training=training)
+        reg = [tf.cast(l, tf.float32) for l in self.discriminator.losses]
+        out["d_l2"] = tf.add_n(reg) if reg else tf.constant(0.0)
+        return out
 
     # ------------------------------------------------------------------------------------------ infer
     def render(self, x, keep=None):

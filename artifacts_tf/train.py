@@ -5,24 +5,25 @@ transfer (Table 1 and Table 2 protocols, with the two floors), Fig. 6 renderings
         [--workdir=DIR] [--export_dir=DIR] [--floors] [--autoencoder_dir=DIR]
     python -m artifacts_tf.train --dataset=stl10 --data_dir=/data --scale=paper --code_defaults
 
-Writes into ``--workdir``: ``config.json``, ``autoencoder/`` (the AE stage, unless ``--autoencoder_dir``),
-``log.csv`` / TensorBoard / resumable checkpoints of the game, ``figures/fig6.png``, ``metrics.json`` (transfer
-accuracies, losses, timings). Only this module reads flags: ``main`` builds an :class:`ArtifactsConfig` and calls
+Writes into ``--workdir``: ``config.json`` / ``identity.json`` (common/run_identity.py), the AE stage
+(``autoencoder.weights.h5`` recorded with its sha256 in ``identity.json``, its resumable checkpoints in
+``autoencoder/``; unless ``--autoencoder_dir`` names an earlier run to reuse), ``log.csv`` / TensorBoard /
+``checkpoint/`` of the game (exact kill-and-resume), ``figures/fig6.png``, ``metrics.json`` (transfer accuracies,
+losses, timings). Only this module reads flags: ``main`` builds an :class:`ArtifactsConfig` and calls
 :func:`run`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import logging
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 from common import flags as cflags
-from common.config import write_json_atomic, write_metrics
-from common.errors import ConfigError, exit_on_error
+from common.config import write_metrics
+from common.errors import ConfigError
 from artifacts_tf.config import ArtifactsConfig
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,10 @@ flags.DEFINE_float("final_learning_rate", 3e-6, "Learning rate reached by the li
 flags.DEFINE_integer("image_size", 96, "Side of the square images fed to the networks (96 = STL-10).")
 flags.DEFINE_boolean("augment", True, "Random resized crops and flips during training (paper Sec. 5.2.1).")
 flags.DEFINE_integer("ae_epochs", None, "Autoencoder pre-training epochs (default: the --scale preset).")
-flags.DEFINE_string("autoencoder_dir", None, "Folder of a pre-trained autoencoder stage to reuse (checked by "
-                    "config and weight hash); trained there when empty. Default: <workdir>/autoencoder.")
+flags.DEFINE_string("autoencoder_dir", None, "--workdir of an earlier run whose frozen autoencoder to reuse "
+                    "(checked against its run identity and the weights' recorded sha256). Default: train it here.")
+flags.DEFINE_enum("stage", "all", ("all", "autoencoder"), "all: AE stage, game, transfer; autoencoder: stop "
+                  "after the AE stage (a run to reuse with --autoencoder_dir).")
 flags.DEFINE_integer("pretrain_limit", None, "Unlabelled images for the AE and the game (0 = all).")
 flags.DEFINE_integer("labelled_limit", None, "Labelled images for transfer, class-balanced (0 = all).")
 flags.DEFINE_integer("test_limit", None, "Test images, class-balanced (0 = all).")
@@ -72,7 +75,7 @@ FLAGS = flags.FLAGS
 _FIELDS = ("ablation", "code_defaults", "drop_rate", "lrelu_slope", "ae_output", "repair_input_bn", "fc6_bn",
            "mask_loss_weight", "mask_on_real", "repair_rec_weight", "generator_loss", "transfer_conv5_bn",
            "history_size", "learning_rate", "final_learning_rate", "image_size", "augment", "ae_epochs",
-           "autoencoder_dir", "pretrain_limit", "labelled_limit", "test_limit", "transfer", "transfer_epochs",
+           "autoencoder_dir", "stage", "pretrain_limit", "labelled_limit", "test_limit", "transfer", "transfer_epochs",
            "floors", "folds", "fold_size", "figures")
 
 
@@ -87,65 +90,89 @@ def _adam(cfg, steps: int):
 
     lr = keras.optimizers.schedules.PolynomialDecay(cfg.learning_rate, max(steps, 1), cfg.final_learning_rate,
                                                     power=1.0)
-    opt = keras.optimizers.Adam(lr, beta_1=cfg.beta_1)
-    if cfg.precision == "mixed_float16":
-        opt = keras.optimizers.LossScaleOptimizer(opt)
-    return opt
+    return keras.optimizers.Adam(lr, beta_1=cfg.beta_1)
 
 
 # ------------------------------------------------------------------------------------------ AE stage
-def _ae_identity(cfg, data) -> dict:
-    return {"dataset": cfg.dataset, "image_size": cfg.image_size, "encoder_kernel": cfg.encoder_kernel,
-            "lrelu_slope": cfg.lrelu_slope, "ae_output": cfg.ae_output, "ae_epochs": cfg.ae_epochs,
-            "unlabelled_images": int(len(data.unlabelled)), "seed": cfg.seed, "augment": cfg.augment,
-            "precision": cfg.precision}
+AE_NAME = "autoencoder"
+# Config fields of an earlier run that must equal this run's for its autoencoder to be reused.
+AE_FIELDS = ("dataset", "image_size", "lrelu_slope", "ae_output", "ae_epochs", "pretrain_limit", "augment",
+             "precision", "seed")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def game_batches(cfg, images, seed: int, epochs: int):
+    """``data(first_epoch)`` for :func:`common.training.fit_resumable` and its steps per epoch: the uint8 images
+    through :func:`common.streaming.make_dataset` (epoch order and per-example augmentation seeds depend on
+    (seed, epoch, index) only, so a resumed run sees the same batches); training preprocessing
+    :func:`common.augment.artifacts_train` (the authors' ``process_train``; colour jitter on RGB data only),
+    or a plain resize to [-1, 1] with ``--noaugment``."""
+    from common import augment
+    from common.streaming import array_source, make_dataset, steps_per_epoch
+
+    source = array_source(images)
+    size = (cfg.image_size, cfg.image_size)
+    color = images.shape[-1] == 3
+    if cfg.augment:
+        def prep(image, s):
+            return augment.artifacts_train(image, s, size, color=color)
+    else:
+        def prep(image, s):
+            return augment.to_signed(augment.resize(image, size))
+    drop = len(images) >= cfg.batch_size
+
+    def data(first):
+        return make_dataset(source, seed=seed, batch_size=cfg.batch_size, preprocess=prep, start_epoch=first,
+                            num_epochs=max(epochs - first, 1), drop_remainder=drop).map(lambda d: d["image"])
+
+    return data, steps_per_epoch(source, cfg.batch_size, drop)
 
 
-def pretrain_autoencoder(cfg, data, ae_dir: Path):
-    """Sec. 4.2: train {E, D} with Eq. 3 on the unlabelled images, or load the finished stage from ``ae_dir``
-    (its ``stage.json`` must describe the same autoencoder and the weights must match their recorded hash).
+def check_autoencoder_run(cfg, ae_dir) -> str:
+    """The id (:func:`common.run_identity.frozen_weights_id`) of the autoencoder of the earlier run ``ae_dir``,
+    after checking that run trained the same autoencoder as ``cfg`` would (one-line ConfigError otherwise)."""
+    from common.run_identity import frozen_weights_id, read_identity
+
+    ae_id = frozen_weights_id(ae_dir, AE_NAME)
+    upstream = read_identity(ae_dir)["config"]
+    kernel = ArtifactsConfig(ablation=upstream.get("ablation", "baseline")).encoder_kernel
+    if kernel != cfg.encoder_kernel:
+        raise ConfigError(f"the run in {ae_dir} trained a {kernel}x{kernel}-encoder autoencoder, ablation "
+                          f"{cfg.ablation} needs {cfg.encoder_kernel}x{cfg.encoder_kernel}; pass another "
+                          f"--autoencoder_dir")
+    return ae_id
+
+
+def pretrain_autoencoder(cfg, data, workdir: Path):
+    """Sec. 4.2: train {E, D} with Eq. 3 on the unlabelled images (resumable, in ``<workdir>/autoencoder``) and
+    record it as this run's frozen network; or load it from ``--autoencoder_dir`` (an earlier run, checked by
+    :func:`common.run_identity.load_frozen_weights`) or from this run when it already finished the stage.
     Returns the autoencoder, frozen."""
-    import keras
     import tensorflow as tf
 
-    from artifacts_tf.data import image_dataset
     from artifacts_tf.losses import autoencoder_loss
     from artifacts_tf.networks import Autoencoder
+    from common.run_identity import load_frozen_weights, read_identity, save_frozen_weights
+    from common.training import fit_resumable
 
-    ident = _ae_identity(cfg, data)
     ae = Autoencoder(cfg.image_size, 3, cfg.encoder_kernel, cfg.lrelu_slope, cfg.ae_output, name="autoencoder")
     ae(tf.zeros((1, cfg.image_size, cfg.image_size, 3)))
-    weights, stage = ae_dir / "autoencoder.weights.h5", ae_dir / "stage.json"
-    if stage.is_file() and weights.is_file():
-        rec = json.loads(stage.read_text())
-        if rec.get("identity") != ident:
-            raise ConfigError(f"{ae_dir} holds an autoencoder trained with {rec.get('identity')}, not {ident}; "
-                              f"pass another --autoencoder_dir")
-        if _sha256(weights) != rec.get("sha256"):
-            raise ConfigError(f"{weights} does not match the hash recorded in {stage} (changed or truncated); "
-                              f"delete {ae_dir} to train it again")
-        ae.load_weights(str(weights))
-        print(f"autoencoder: reusing {weights} (final loss {rec.get('final_loss')})", flush=True)
+    if cfg.autoencoder_dir:
+        load_frozen_weights(cfg.autoencoder_dir, ae, AE_NAME,
+                            expected={"method": cfg.method, **{k: getattr(cfg, k) for k in AE_FIELDS}})
+        print(f"autoencoder: reusing the frozen one of {cfg.autoencoder_dir} ({cfg.autoencoder_id})", flush=True)
+    elif AE_NAME in ((read_identity(workdir) or {}).get("weights") or {}):
+        load_frozen_weights(workdir, ae, AE_NAME)
+        print(f"autoencoder: this run finished the stage before; loaded {workdir / (AE_NAME + '.weights.h5')}",
+              flush=True)
     else:
         t0 = time.time()
-        ds = image_dataset(data.unlabelled, cfg.image_size, cfg.batch_size, cfg.seed + 1, True, cfg.augment)
-        ds = ds.map(lambda x: (x, x))
-        steps = len(data.unlabelled) // cfg.batch_size * cfg.ae_epochs
-        ae.compile(_adam(cfg, steps), loss=lambda y, p: autoencoder_loss(y, p))
-        hist = ae.fit(ds, epochs=cfg.ae_epochs, verbose=2)
-        ae_dir.mkdir(parents=True, exist_ok=True)
-        tmp = ae_dir / ".tmp.autoencoder.weights.h5"
-        ae.save_weights(str(tmp))
-        tmp.replace(weights)
-        final = float(hist.history["loss"][-1])
-        write_json_atomic({"identity": ident, "sha256": _sha256(weights), "final_loss": final,
-                           "seconds": time.time() - t0}, stage)
-        print(f"autoencoder: trained {cfg.ae_epochs} epochs in {time.time() - t0:.0f} s, loss {final:.4f}",
-              flush=True)
+        batches, steps = game_batches(cfg, data.unlabelled, cfg.seed + 1, cfg.ae_epochs)
+        ae.compile(_adam(cfg, steps * cfg.ae_epochs), loss=lambda y, p: autoencoder_loss(y, p))
+        hist = fit_resumable(ae, lambda first: batches(first).map(lambda x: (x, x)), epochs=cfg.ae_epochs,
+                             workdir=workdir / AE_NAME, steps_per_epoch=steps, resume=cfg.resume, tensorboard=False)
+        save_frozen_weights(workdir, AE_NAME, ae)
+        print(f"autoencoder: trained {cfg.ae_epochs} epochs in {time.time() - t0:.0f} s, loss "
+              f"{hist[-1]['loss']:.4f}", flush=True)
     ae.trainable = False
     return ae
 
@@ -161,18 +188,18 @@ def build_model(cfg, autoencoder):
 
 
 def train_game(cfg, data, autoencoder, workdir: Path):
-    """Sec. 4.3: C against R (or G for (l)) for ``cfg.epochs`` epochs on the unlabelled images."""
-    from artifacts_tf.data import image_dataset
-    from common.training import fit_verbosity, resolve_jit_compile, standard_callbacks
+    """Sec. 4.3: C against R (or G for (l)) for ``cfg.epochs`` epochs on the unlabelled images, resumable
+    exactly: the checkpoint holds both players' weights and optimizers, the history buffer (model variables)
+    and the damage / dropout RNG states, and each epoch's batches depend on (seed, epoch) only."""
+    from common.training import fit_resumable, resolve_jit_compile
 
     model = build_model(cfg, autoencoder)
-    steps = len(data.unlabelled) // cfg.batch_size * cfg.epochs
-    model.compile(_adam(cfg, steps), _adam(cfg, steps) if model.has_generator_player else None,
-                  jit_compile=resolve_jit_compile(cfg.jit_compile, cfg.strategy, cfg.deterministic))
-    ds = image_dataset(data.unlabelled, cfg.image_size, cfg.batch_size, cfg.seed + 2, True, cfg.augment)
-    hist = model.fit(ds, epochs=cfg.epochs, callbacks=standard_callbacks(workdir, resume=cfg.resume),
-                     verbose=fit_verbosity())
-    return model, {k: float(v[-1]) for k, v in hist.history.items()}
+    batches, steps = game_batches(cfg, data.unlabelled, cfg.seed + 2, cfg.epochs)
+    model.compile(_adam(cfg, steps * cfg.epochs), _adam(cfg, steps * cfg.epochs) if model.has_generator_player
+                  else None, jit_compile=resolve_jit_compile(cfg.jit_compile, cfg.strategy, cfg.deterministic))
+    hist = fit_resumable(model, batches, epochs=cfg.epochs, workdir=workdir, steps_per_epoch=steps,
+                         resume=cfg.resume)
+    return model, dict(hist[-1]) if hist else {}
 
 
 # --------------------------------------------------------------------------------------- transfer
@@ -272,24 +299,33 @@ def run(config: ArtifactsConfig) -> dict:
     """Autoencoder stage -> game -> transfer (+ floors, Table 2 folds) -> Fig. 6 -> export; returns metrics."""
     from common.training import start_run
     from artifacts_tf.data import load
-    from artifacts_tf.model import ABLATIONS
+    from artifacts_tf.config import ABLATIONS
 
     t_start = time.time()
+    if config.autoencoder_dir:  # the upstream run's identity is part of this one's (changes when it is retrained)
+        config = dataclasses.replace(config, autoencoder_id=check_autoencoder_run(config.resolved(),
+                                                                                  config.autoencoder_dir))
     cfg, workdir = start_run(config)
     data = load(cfg)
     print(f"Spot Artifacts {cfg.dataset} scale {cfg.scale} ablation {cfg.ablation}: {data.summary}; "
           f"{cfg.epochs} epochs of batch {cfg.batch_size}; workdir {workdir}", flush=True)
-    ae_dir = Path(cfg.autoencoder_dir) if cfg.autoencoder_dir else workdir / "autoencoder"
     t0 = time.time()
-    autoencoder = pretrain_autoencoder(cfg, data, ae_dir)
+    autoencoder = pretrain_autoencoder(cfg, data, workdir)
     ae_seconds = time.time() - t0
+    if cfg.stage == "autoencoder":
+        metrics = {"method": "Learning to Spot Artifacts (autoencoder stage)", "dataset": cfg.dataset,
+                   "scale": cfg.scale, "seed": cfg.seed, "data": data.summary, "encoder_kernel": cfg.encoder_kernel,
+                   "autoencoder_seconds": ae_seconds, "wall_seconds": time.time() - t_start}
+        write_metrics(metrics, workdir)
+        print(f"autoencoder stage done: reuse it with --autoencoder_dir={workdir}", flush=True)
+        return metrics
     t0 = time.time()
     model, final_losses = train_game(cfg, data, autoencoder, workdir)
     game_seconds = time.time() - t0
     metrics = {"method": "Learning to Spot Artifacts", "dataset": cfg.dataset, "scale": cfg.scale,
                "ablation": cfg.ablation, "row": ABLATIONS[cfg.ablation][0], "seed": cfg.seed, "data": data.summary,
                "model": cfg.model_kwargs(), "encoder_kernel": cfg.encoder_kernel, "final_losses": final_losses,
-               "autoencoder_dir": str(ae_dir), "autoencoder_seconds": ae_seconds, "game_seconds": game_seconds,
+               "autoencoder_dir": cfg.autoencoder_dir or str(workdir), "autoencoder_id": cfg.autoencoder_id, "autoencoder_seconds": ae_seconds, "game_seconds": game_seconds,
                "game_images_per_second": len(data.unlabelled) * cfg.epochs / max(game_seconds, 1e-9)}
     feats = head = None
     if cfg.transfer == "table1":
@@ -307,13 +343,12 @@ def run(config: ArtifactsConfig) -> dict:
     return metrics
 
 
-@exit_on_error
 def main(argv):
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments {argv[1:]}; all options are --flags")
+    config = config_from_flags()
+    cflags.preflight(config)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run(config_from_flags())
+    run(config)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cflags.run(main)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from artifacts_tf.data import image_dataset
+from artifacts_tf.data import eval_dataset
 
 
 def extract_features(feature_model, images: np.ndarray, image_size: int, batch_size: int) -> np.ndarray:
     """Run ``feature_model`` (frozen, inference mode) over uint8 images; returns float32 (N, ...)."""
     from common.training import progress
 
-    ds = image_dataset(images, image_size, batch_size, seed=0, train=False)
+    ds = eval_dataset(images, image_size, batch_size)
     out = [np.asarray(feature_model(x, training=False), np.float32)
            for x in progress(ds, desc="features", total=-(-len(images) // batch_size), unit="batch")]
     return np.concatenate(out, 0)
