@@ -134,6 +134,11 @@ def check_autoencoder_run(cfg, ae_dir) -> str:
 
     ae_id = frozen_weights_id(ae_dir, AE_NAME)
     upstream = read_identity(ae_dir)["config"]
+    bad = [f"{k}: this run {getattr(cfg, k)!r}, that run {upstream.get(k, '<unset>')!r}" for k in AE_FIELDS
+           if upstream.get(k, "<unset>") != getattr(cfg, k)]
+    if bad:
+        raise ConfigError(f"the run in {ae_dir} trained another autoencoder ({', '.join(bad)}); pass the --workdir "
+                          f"of a matching run as --autoencoder_dir")
     kernel = ArtifactsConfig(ablation=upstream.get("ablation", "baseline")).encoder_kernel
     if kernel != cfg.encoder_kernel:
         raise ConfigError(f"the run in {ae_dir} trained a {kernel}x{kernel}-encoder autoencoder, ablation "

@@ -228,3 +228,53 @@ def test_export_reloads_in_a_fresh_process(autoencoder, tmp_path):
     assert expected["real_probability"].shape == (3,)
     diffs = check_export(path, x, expected)
     assert set(diffs) == {"features", "real_probability", "damage_mask"}
+
+
+def test_game_resumes_exactly_after_a_kill_history_buffer_included(autoencoder, tmp_path):
+    """Two epochs in one go == one epoch, a new process-like start (fresh model), the second epoch resumed from
+    the checkpoint: weights, both optimizers, the history buffer and the RNG states all come back."""
+    from artifacts_tf.train import _adam, build_model, game_batches
+    from common.training import fit_resumable
+
+    cfg = ArtifactsConfig(dataset="fashion_mnist", scale="smoke", image_size=S, batch_size=4, history_size=4,
+                          seed=5).resolved()
+    images = np.random.default_rng(6).integers(0, 256, (4, 28, 28, 1)).astype(np.uint8)
+    batches, steps = game_batches(cfg, images, seed=7, epochs=2)   # one step per epoch (keeps the test short)
+    assert steps == 1
+
+    def train(workdir, epochs):
+        keras.utils.set_random_seed(0)
+        m = build_model(cfg, autoencoder)
+        m.compile(_adam(cfg, 4), _adam(cfg, 4), run_eagerly=True)  # no trace: seconds, same arithmetic
+        hist = fit_resumable(m, batches, epochs=epochs, workdir=workdir, steps_per_epoch=steps, tensorboard=False,
+                             verbose=0)
+        state = [v.numpy() for v in m.weights] + [v.numpy() for o in (m.d_optimizer, m.g_optimizer)
+                                                  for v in o.variables]
+        return m, hist, state
+
+    _, hist_a, a = train(tmp_path / "a", 2)
+    train(tmp_path / "b", 1)                                         # "killed" after epoch 1
+    m_b, hist_b, b = train(tmp_path / "b", 2)                        # a fresh model resumes epoch 2
+    assert int(m_b.hist_count.numpy()) == 4 and int(m_b.d_optimizer.iterations.numpy()) == 2
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert hist_a == hist_b
+
+
+def test_cli_help_and_one_line_errors_before_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    from common.paths import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    cmd = [sys.executable, "-m", "artifacts_tf.train"]
+    ok = subprocess.run(cmd + ["--help"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "--autoencoder_dir" in ok.stdout and "--ablation" in ok.stdout
+    for bad, what in ((["--dataset=fashion_mnist", "--image_size=40"], "--image_size"),
+                      (["--dataset=fashion_mnist", "--ablation=z"], "--ablation"),
+                      (["--dataset=fashion_mnist", f"--workdir={tmp_path / 'w'}", f"--autoencoder_dir={tmp_path}"],
+                       "not a run directory")):
+        r = subprocess.run(cmd + bad, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        lines = (r.stdout + r.stderr).strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and what in lines[0], lines
+    assert not (tmp_path / "w").exists()                                 # nothing half-written
