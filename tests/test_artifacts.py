@@ -278,3 +278,15 @@ def test_cli_help_and_one_line_errors_before_tensorflow(tmp_path):
         lines = (r.stdout + r.stderr).strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and what in lines[0], lines
     assert not (tmp_path / "w").exists()                                 # nothing half-written
+
+
+def test_table1_floors_go_to_extra_not_registry_rows():
+    from artifacts_tf import tables
+
+    m = {"transfer": {"discriminator": {"accuracy": 71.0}, "random_init_conv": {"accuracy": 40.0},
+                      "autoencoder_encoder": {"accuracy": 55.0}, "seconds": 1.0}, "autoencoder_id": "ab:cd"}
+    extra = tables._extra(m)
+    assert extra["floors"] == {"random-init frozen conv (floor)": 40.0, "frozen AE encoder (floor)": 55.0}
+    assert extra["autoencoder_id"] == "ab:cd"
+    for job in tables.JOBS:                                   # cells: the paper's rows only
+        assert all("floor" not in row.lower() for row, _ in job.cells)
