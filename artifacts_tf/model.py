@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from artifacts_tf import losses
-from artifacts_tf.config import ABLATIONS, ablation_overrides  # noqa: F401 (re-exported)
+from artifacts_tf.config import ABLATIONS  # noqa: F401 (re-exported: the Table 1 rows)
 from common.multiplayer import MultiPlayerModel, Player
 from artifacts_tf.networks import (PAPER_LRELU_SLOPE, Autoencoder, Discriminator, GANGenerator, RepairNetwork,
                                    damage, sample_keep_mask, upsample_mask)

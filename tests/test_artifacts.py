@@ -64,6 +64,7 @@ def test_gating_leaves_undamaged_positions_bit_identical():
 
 @pytest.fixture(scope="module")
 def autoencoder():
+    keras.utils.set_random_seed(11)  # the same frozen AE in every run (it was unseeded: a flaky train-step test)
     ae = Autoencoder(S, 3)
     ae(tf.zeros((1, S, S, 3)))
     return ae
@@ -104,7 +105,9 @@ def test_history_buffer_replaces_half_of_each_fake_batch(autoencoder):
 def test_one_train_step_moves_both_players_the_intended_way(autoencoder):
     keras.utils.set_random_seed(0)
     m = _model(autoencoder, dropout_rate=0.0, generator_loss="non_saturating")
-    m.compile(keras.optimizers.SGD(0.01), keras.optimizers.SGD(0.05))
+    # R's step 0.005: with 0.05, one SGD step overshot for 2 of 6 random autoencoders (measured); 0.005 lowered
+    # R's loss for all 6.
+    m.compile(keras.optimizers.SGD(0.01), keras.optimizers.SGD(0.005))
     x = tf.constant(np.random.default_rng(2).uniform(-1, 1, (4, S, S, 3)).astype(np.float32))
     keep = tf.constant((np.arange(4 * 4).reshape(4, 2, 2, 1) % 2).astype(np.float32))
 
