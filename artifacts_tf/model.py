@@ -246,7 +246,7 @@ class SpotArtifacts(MultiPlayerModel):
     # ------------------------------------------------------------------------------------------ infer
     def render(self, x, keep=None):
         """Fig. 6 panels for a batch: input, autoencoded, damaged-and-repaired, true and predicted keep masks."""
-        x = tf.convert_to_tensor(x, tf.float32)
+        x = tf.cast(x, tf.float32)  # a mixed policy autocasts the call input to float16 / bfloat16
         if keep is None:
             keep = self.sample_keep(tf.shape(x)[0])
         phi = self.encode(x)

@@ -293,3 +293,22 @@ def test_table1_floors_go_to_extra_not_registry_rows():
     assert extra["autoencoder_id"] == "ab:cd"
     for job in tables.JOBS:                                   # cells: the paper's rows only
         assert all("floor" not in row.lower() for row, _ in job.cells)
+
+
+def test_mixed_float16_step_scales_losses_and_stays_finite():
+    """Under mixed_float16 both players' optimizers are loss-scaled (common.multiplayer) and a step runs (the
+    model's call used to refuse the float16 input that the policy autocasts)."""
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(1)
+        ae = Autoencoder(S, 3)
+        ae(tf.zeros((1, S, S, 3)))
+        m = _model(ae, history=True, history_size=4)
+        m.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4))
+        assert all(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in (m.d_optimizer, m.g_optimizer))
+        x = tf.constant(np.random.default_rng(5).uniform(-1, 1, (4, S, S, 3)).astype(np.float32))
+        logs = m.train_step(x)
+        assert all(np.isfinite(float(v)) for v in logs.values())
+        assert int(m.d_optimizer.iterations.numpy()) == 1 and int(m.g_optimizer.iterations.numpy()) == 1
+    finally:
+        keras.config.set_dtype_policy("float32")
