@@ -1,0 +1,165 @@
+"""Run configuration of "Learning to Spot Artifacts": the paper's values as defaults, the authors' code values
+behind ``code_defaults`` (or one field each), the Table 1 ablation letter, and the smoke / quick / paper presets
+(which cut images and epochs, never the architecture).
+
+Paper (Sec. 4.4, 5.1): Adam lr 3e-4, beta1 0.5, linear decay to 3e-6; theta = 0.5 for the Table 1 baseline (0.7
+for Tables 2-5); 400 epochs of unsupervised training on the 100k unlabelled STL-10 images, 200 epochs of transfer
+on the 5k labelled ones. Paper silent, code used: batch 128 (the code's per-GPU batch), 500 AE epochs on STL-10
+(the paper gives 80 for ImageNet only), L2 5e-5, BN decay 0.975.
+
+``code_defaults=True`` switches every value where the code differs from the paper: theta 0.7 (keep probability
+0.3), leaky-ReLU slope 0.2, tanh decoder output, no BN before the repair block, BN in fc6, mask loss weight 0.1
+and also on real images, R's extra kept-region MSE with weight 30, the code's generator loss, BN kept in the
+transfer features.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from common.config import RunConfig
+from common.errors import ConfigError
+
+DATASETS = ("stl10", "image_folder", "fashion_mnist")
+TRANSFER_PROTOCOLS = ("table1", "none")
+# (paper value, code value) of everything the two disagree on (reference notes 2.3-2.8).
+PAPER_VS_CODE: dict[str, tuple[Any, Any]] = {
+    "drop_rate": (0.5, 0.7),
+    "lrelu_slope": (0.1, 0.2),
+    "ae_output": ("lrelu", "tanh"),
+    "repair_input_bn": (True, False),
+    "fc6_bn": (False, True),
+    "mask_loss_weight": (1.0, 0.1),
+    "mask_on_real": (False, True),
+    "repair_rec_weight": (0.0, 30.0),
+    "generator_loss": ("minimax", "code"),
+    "transfer_conv5_bn": (False, True),
+}
+
+# Table 1 rows: letter -> (row label, SpotArtifacts keyword overrides relative to the baseline).
+ABLATIONS: dict[str, tuple[str, dict]] = {
+    "baseline": ("Baseline (dropping rate = 0.5)", {}),
+    "a": ("(a) Input image as real", {"real_source": "input"}),
+    "b": ("(b) Distributed vs. local repair network", {"repair": "local"}),
+    "c": ("(c) Dropping rate = 0.1", {"drop_rate": 0.1}),
+    "d": ("(d) Dropping rate = 0.3", {"drop_rate": 0.3}),
+    "e": ("(e) Dropping rate = 0.7", {"drop_rate": 0.7}),
+    "f": ("(f) Dropping rate = 0.9", {"drop_rate": 0.9}),
+    "g": ("(g) Without mask prediction", {"mask_prediction": False}),
+    "h": ("(h) 3 x 3 encoder convolutions", {"encoder_kernel": 3}),
+    "i": ("(i) No gating in repair layers", {"gated": False}),
+    "j": ("(j) No history of corrupted examples", {"history": False}),
+    "k": ("(k) No repair network", {"repair": "none"}),
+    "l": ("(l) GAN instead of damage & repair", {"generator": "gan", "real_source": "input",
+                                                 "mask_prediction": False}),
+}
+
+
+def ablation_overrides(name: str) -> dict:
+    if name not in ABLATIONS:
+        raise ValueError(f"unknown ablation {name!r}; choose one of {', '.join(ABLATIONS)}")
+    return dict(ABLATIONS[name][1])
+
+
+@dataclasses.dataclass
+class ArtifactsConfig(RunConfig):
+    """Everything one run needs (autoencoder stage, game, transfer); ``None`` fields come from the preset."""
+
+    method: ClassVar[str] = "artifacts"
+    NOT_RESULT_FIELDS: ClassVar[tuple] = ("autoencoder_dir",)
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        # Seconds on tiny data (tests): checks the plumbing only.
+        "smoke": dict(epochs=1, batch_size=8, ae_epochs=1, pretrain_limit=16, labelled_limit=40, test_limit=40,
+                      transfer_epochs=1, history_size=16, folds=2, fold_size=20),
+        # A 2-core CPU shared with other jobs (one adversarial step of batch 32 at 96x96 took 1-2 minutes there,
+        # measured): a small part of the data and few steps, the paper's networks and losses unchanged.
+        "quick": dict(epochs=1, batch_size=32, ae_epochs=2, pretrain_limit=512, labelled_limit=500,
+                      test_limit=1000, transfer_epochs=5, history_size=256, folds=10, fold_size=50),
+        # The paper: all images, 400 epochs (code batch 128), 200 transfer epochs.
+        "paper": dict(epochs=400, batch_size=128, ae_epochs=500, pretrain_limit=0, labelled_limit=0, test_limit=0,
+                      transfer_epochs=200, history_size=1280, folds=10, fold_size=0),
+    }
+
+    ablation: str = "baseline"
+    code_defaults: bool = False
+    # The game (None = paper value, or the code's with code_defaults; the ablation letter may override).
+    drop_rate: float | None = None
+    lrelu_slope: float | None = None
+    ae_output: str | None = None
+    repair_input_bn: bool | None = None
+    fc6_bn: bool | None = None
+    mask_loss_weight: float | None = None
+    mask_on_real: bool | None = None
+    repair_rec_weight: float | None = None
+    generator_loss: str | None = None
+    transfer_conv5_bn: bool | None = None
+    history_size: int | None = None
+    learning_rate: float = 3e-4
+    final_learning_rate: float = 3e-6
+    beta_1: float = 0.5
+    image_size: int = 96
+    augment: bool = True
+    # Autoencoder stage: its own epochs; ``autoencoder_dir`` reuses (or creates) a pre-trained AE there.
+    ae_epochs: int | None = None
+    autoencoder_dir: str | None = None
+    # Set by train.run from --autoencoder_dir: common.run_identity.frozen_weights_id of the reused autoencoder,
+    # so this run's identity changes when that run is retrained (the folder's path itself is not a result field).
+    autoencoder_id: str | None = None
+    # Data: 0 = all.
+    pretrain_limit: int | None = None
+    labelled_limit: int | None = None
+    test_limit: int | None = None
+    # Transfer (Table 1 protocol: frozen conv, re-initialised fc6-fc8) and the Table 2 fold protocol.
+    # "autoencoder": stop after the AE stage (a run whose frozen AE other runs reuse with --autoencoder_dir).
+    stage: str = "all"
+    transfer: str = "table1"
+    transfer_epochs: int | None = None
+    transfer_learning_rate: float = 1e-3
+    floors: bool = False
+    folds: int | None = None
+    fold_size: int | None = None
+    eval_batch_size: int = 100
+    figures: bool = True
+
+    def resolved(self):
+        cfg = super().resolved()
+        if cfg.dataset is None:
+            raise ConfigError("--dataset is required: one of " + ", ".join(DATASETS))
+        if cfg.dataset not in DATASETS:
+            raise ConfigError(f"--dataset={cfg.dataset!r} is not supported; choose one of {', '.join(DATASETS)}")
+        if cfg.ablation not in ABLATIONS:
+            raise ConfigError(f"--ablation={cfg.ablation!r} is unknown; choose one of {', '.join(ABLATIONS)}")
+        if cfg.stage not in ("all", "autoencoder"):
+            raise ConfigError(f"--stage must be all or autoencoder, got {cfg.stage!r}")
+        if cfg.stage == "autoencoder" and cfg.autoencoder_dir:
+            raise ConfigError("--stage=autoencoder trains an autoencoder; leave out --autoencoder_dir")
+        if cfg.transfer not in TRANSFER_PROTOCOLS:
+            raise ConfigError(f"--transfer must be one of {', '.join(TRANSFER_PROTOCOLS)}, got {cfg.transfer!r}")
+        if cfg.image_size % 16 or cfg.image_size < 32:
+            raise ConfigError(f"--image_size must be a multiple of 16 and >= 32, got {cfg.image_size}")
+        up: dict[str, Any] = {}
+        for name, (paper, code) in PAPER_VS_CODE.items():
+            if getattr(cfg, name) is None:
+                up[name] = code if cfg.code_defaults else paper
+        cfg = dataclasses.replace(cfg, **up)
+        if not 0.0 < cfg.drop_rate < 1.0:
+            raise ConfigError(f"--drop_rate must be in (0, 1), got {cfg.drop_rate}")
+        if cfg.generator_loss not in ("minimax", "non_saturating", "code"):
+            raise ConfigError(f"--generator_loss must be minimax, non_saturating or code, got {cfg.generator_loss!r}")
+        if cfg.ae_output not in ("lrelu", "tanh"):
+            raise ConfigError(f"--ae_output must be lrelu (paper) or tanh (code), got {cfg.ae_output!r}")
+        return cfg
+
+    def model_kwargs(self) -> dict:
+        """SpotArtifacts keyword arguments: the resolved values, then the ablation's overrides (Table 1)."""
+        kw = dict(drop_rate=self.drop_rate, lrelu_slope=self.lrelu_slope, ae_output=self.ae_output,
+                  repair_input_bn=self.repair_input_bn, fc6_bn=self.fc6_bn, mask_loss_weight=self.mask_loss_weight,
+                  mask_on_real=self.mask_on_real, repair_rec_weight=self.repair_rec_weight,
+                  generator_loss=self.generator_loss, history_size=self.history_size)
+        over = ablation_overrides(self.ablation)
+        kw.update({k: v for k, v in over.items() if k != "encoder_kernel"})
+        return kw
+
+    @property
+    def encoder_kernel(self) -> int:
+        return int(ablation_overrides(self.ablation).get("encoder_kernel", 2))

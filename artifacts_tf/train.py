@@ -1,0 +1,359 @@
+"""Learning to Spot Artifacts end to end: autoencoder pre-training (then frozen), the damage & repair game,
+transfer (Table 1 and Table 2 protocols, with the two floors), Fig. 6 renderings and SavedModel export.
+
+    python -m artifacts_tf.train --dataset=fashion_mnist --scale=quick [--ablation=baseline|a|...|l]
+        [--workdir=DIR] [--export_dir=DIR] [--floors] [--autoencoder_dir=DIR]
+    python -m artifacts_tf.train --dataset=stl10 --data_dir=/data --scale=paper --code_defaults
+
+Writes into ``--workdir``: ``config.json`` / ``identity.json`` (common/run_identity.py), the AE stage
+(``autoencoder.weights.h5`` recorded with its sha256 in ``identity.json``, its resumable checkpoints in
+``autoencoder/``; unless ``--autoencoder_dir`` names an earlier run to reuse), ``log.csv`` / TensorBoard /
+``checkpoint/`` of the game (exact kill-and-resume), ``figures/fig6.png``, ``metrics.json`` (transfer accuracies,
+losses, timings). Only this module reads flags: ``main`` builds an :class:`ArtifactsConfig` and calls
+:func:`run`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+from absl import flags
+
+from common import flags as cflags
+from common.config import write_metrics
+from common.errors import ConfigError
+from artifacts_tf.config import ArtifactsConfig
+
+log = logging.getLogger(__name__)
+
+flags.DEFINE_enum("ablation", "baseline", ("baseline",) + tuple("abcdefghijkl"),
+                  "Table 1 row: baseline, (a) input image as real, (b) local repair, (c)-(f) drop rate "
+                  "0.1/0.3/0.7/0.9, (g) no mask prediction, (h) 3x3 encoder convs, (i) no gating, (j) no history, "
+                  "(k) no repair network, (l) a standard GAN generator.")
+flags.DEFINE_boolean("code_defaults", False, "Use the authors' code values where they differ from the paper "
+                     "(theta 0.7, lrelu 0.2, tanh output, no repair input BN, fc6 BN, mask weight 0.1 and on "
+                     "reals, kept-region MSE 30, the code's generator loss, conv5 BN kept for transfer).")
+flags.DEFINE_float("drop_rate", None, "theta, the probability of dropping an encoder position (paper Table 1 "
+                   "baseline 0.5; code 0.7). Overridden by the ablations (c)-(f).")
+flags.DEFINE_float("lrelu_slope", None, "Leaky-ReLU slope of E, D and R (paper 0.1, code 0.2).")
+flags.DEFINE_enum("ae_output", None, ("lrelu", "tanh"), "Last decoder activation (paper lrelu, code tanh).")
+flags.DEFINE_boolean("repair_input_bn", None, "BN before the mask concatenation in each repair block (paper "
+                     "Fig. 5: yes; code: no).")
+flags.DEFINE_boolean("fc6_bn", None, "BN in the discriminator's fc6 (paper: no, BN only after conv5; code: yes).")
+flags.DEFINE_float("mask_loss_weight", None, "Weight of L_mask (Eq. 5) in C's loss (paper 1; code 0.1).")
+flags.DEFINE_boolean("mask_on_real", None, "Also train C^mask on real images with an all-kept target (code).")
+flags.DEFINE_float("repair_rec_weight", None, "Weight of the code's kept-region MSE in R's loss (paper 0, code 30).")
+flags.DEFINE_enum("generator_loss", None, ("minimax", "non_saturating", "code"), "R's side of Eq. 4 (paper "
+                  "minimax; see artifacts_tf/losses.py).")
+flags.DEFINE_boolean("transfer_conv5_bn", None, "Keep conv5's BN in the transfer features (code) instead of "
+                     "removing it (paper Sec. 4.4).")
+flags.DEFINE_integer("history_size", None, "Capacity of the buffer of corrupted examples (paper silent).")
+flags.DEFINE_float("learning_rate", 3e-4, "Adam learning rate of both players (paper 3e-4).")
+flags.DEFINE_float("final_learning_rate", 3e-6, "Learning rate reached by the linear decay (paper 3e-6).")
+flags.DEFINE_integer("image_size", 96, "Side of the square images fed to the networks (96 = STL-10).")
+flags.DEFINE_boolean("augment", True, "Random resized crops and flips during training (paper Sec. 5.2.1).")
+flags.DEFINE_integer("ae_epochs", None, "Autoencoder pre-training epochs (default: the --scale preset).")
+flags.DEFINE_string("autoencoder_dir", None, "--workdir of an earlier run whose frozen autoencoder to reuse "
+                    "(checked against its run identity and the weights' recorded sha256). Default: train it here.")
+flags.DEFINE_enum("stage", "all", ("all", "autoencoder"), "all: AE stage, game, transfer; autoencoder: stop "
+                  "after the AE stage (a run to reuse with --autoencoder_dir).")
+flags.DEFINE_integer("pretrain_limit", None, "Unlabelled images for the AE and the game (0 = all).")
+flags.DEFINE_integer("labelled_limit", None, "Labelled images for transfer, class-balanced (0 = all).")
+flags.DEFINE_integer("test_limit", None, "Test images, class-balanced (0 = all).")
+flags.DEFINE_enum("transfer", "table1", ("table1", "none"), "Transfer protocol after pre-training.")
+flags.DEFINE_integer("transfer_epochs", None, "Epochs of the fully connected head (paper 200).")
+flags.DEFINE_boolean("floors", False, "Also transfer from randomly initialised conv layers and from the frozen "
+                     "AE encoder (same protocol).")
+flags.DEFINE_integer("folds", None, "Table 2: number of folds of the linear protocol (0 = skip).")
+flags.DEFINE_integer("fold_size", None, "Table 2: labelled images per fold when the dataset has no predefined "
+                     "folds (STL-10 has ten of 1,000).")
+flags.DEFINE_boolean("figures", True, "Write the Fig. 6-style PNG into <workdir>/figures.")
+
+FLAGS = flags.FLAGS
+_FIELDS = ("ablation", "code_defaults", "drop_rate", "lrelu_slope", "ae_output", "repair_input_bn", "fc6_bn",
+           "mask_loss_weight", "mask_on_real", "repair_rec_weight", "generator_loss", "transfer_conv5_bn",
+           "history_size", "learning_rate", "final_learning_rate", "image_size", "augment", "ae_epochs",
+           "autoencoder_dir", "stage", "pretrain_limit", "labelled_limit", "test_limit", "transfer", "transfer_epochs",
+           "floors", "folds", "fold_size", "figures")
+
+
+def config_from_flags() -> ArtifactsConfig:
+    common = cflags.common_values()
+    common["jit_compile"] = cflags.parse_jit_compile(common["jit_compile"])
+    return ArtifactsConfig.from_flags(common, **{k: FLAGS[k].value for k in _FIELDS})
+
+
+def _adam(cfg, steps: int):
+    import keras
+
+    lr = keras.optimizers.schedules.PolynomialDecay(cfg.learning_rate, max(steps, 1), cfg.final_learning_rate,
+                                                    power=1.0)
+    return keras.optimizers.Adam(lr, beta_1=cfg.beta_1)
+
+
+# ------------------------------------------------------------------------------------------ AE stage
+AE_NAME = "autoencoder"
+# Config fields of an earlier run that must equal this run's for its autoencoder to be reused.
+AE_FIELDS = ("dataset", "image_size", "lrelu_slope", "ae_output", "ae_epochs", "pretrain_limit", "augment",
+             "precision", "seed")
+
+
+def game_batches(cfg, images, seed: int, epochs: int):
+    """``data(first_epoch)`` for :func:`common.training.fit_resumable` and its steps per epoch: the uint8 images
+    through :func:`common.streaming.make_dataset` (epoch order and per-example augmentation seeds depend on
+    (seed, epoch, index) only, so a resumed run sees the same batches); training preprocessing
+    :func:`common.augment.artifacts_train` (the authors' ``process_train``; colour jitter on RGB data only),
+    or a plain resize to [-1, 1] with ``--noaugment``."""
+    from common import augment
+    from common.streaming import array_source, make_dataset, steps_per_epoch
+
+    source = array_source(images)
+    size = (cfg.image_size, cfg.image_size)
+    color = images.shape[-1] == 3
+    if cfg.augment:
+        def prep(image, s):
+            return augment.artifacts_train(image, s, size, color=color)
+    else:
+        def prep(image, s):
+            return augment.to_signed(augment.resize(image, size))
+    drop = len(images) >= cfg.batch_size
+
+    def data(first):
+        return make_dataset(source, seed=seed, batch_size=cfg.batch_size, preprocess=prep, start_epoch=first,
+                            num_epochs=max(epochs - first, 1), drop_remainder=drop).map(lambda d: d["image"])
+
+    return data, steps_per_epoch(source, cfg.batch_size, drop)
+
+
+def check_autoencoder_run(cfg, ae_dir) -> str:
+    """The id (:func:`common.run_identity.frozen_weights_id`) of the autoencoder of the earlier run ``ae_dir``,
+    after checking that run trained the same autoencoder as ``cfg`` would (one-line ConfigError otherwise)."""
+    from common.run_identity import frozen_weights_id, read_identity
+
+    ae_id = frozen_weights_id(ae_dir, AE_NAME)
+    upstream = read_identity(ae_dir)["config"]
+    bad = [f"{k}: this run {getattr(cfg, k)!r}, that run {upstream.get(k, '<unset>')!r}" for k in AE_FIELDS
+           if upstream.get(k, "<unset>") != getattr(cfg, k)]
+    if bad:
+        raise ConfigError(f"the run in {ae_dir} trained another autoencoder ({', '.join(bad)}); pass the --workdir "
+                          f"of a matching run as --autoencoder_dir")
+    kernel = ArtifactsConfig(ablation=upstream.get("ablation", "baseline")).encoder_kernel
+    if kernel != cfg.encoder_kernel:
+        raise ConfigError(f"the run in {ae_dir} trained a {kernel}x{kernel}-encoder autoencoder, ablation "
+                          f"{cfg.ablation} needs {cfg.encoder_kernel}x{cfg.encoder_kernel}; pass another "
+                          f"--autoencoder_dir")
+    return ae_id
+
+
+def pretrain_autoencoder(cfg, data, workdir: Path):
+    """Sec. 4.2: train {E, D} with Eq. 3 on the unlabelled images (resumable, in ``<workdir>/autoencoder``) and
+    record it as this run's frozen network; or load it from ``--autoencoder_dir`` (an earlier run, checked by
+    :func:`common.run_identity.load_frozen_weights`) or from this run when it already finished the stage.
+    Returns the autoencoder, frozen."""
+    import tensorflow as tf
+
+    from artifacts_tf.losses import autoencoder_loss
+    from artifacts_tf.networks import Autoencoder
+    from common.run_identity import load_frozen_weights, read_identity, save_frozen_weights
+    from common.training import fit_resumable
+
+    ae = Autoencoder(cfg.image_size, 3, cfg.encoder_kernel, cfg.lrelu_slope, cfg.ae_output, name="autoencoder")
+    ae(tf.zeros((1, cfg.image_size, cfg.image_size, 3)))
+    if cfg.autoencoder_dir:
+        load_frozen_weights(cfg.autoencoder_dir, ae, AE_NAME,
+                            expected={"method": cfg.method, **{k: getattr(cfg, k) for k in AE_FIELDS}})
+        print(f"autoencoder: reusing the frozen one of {cfg.autoencoder_dir} ({cfg.autoencoder_id})", flush=True)
+    elif AE_NAME in ((read_identity(workdir) or {}).get("weights") or {}):
+        load_frozen_weights(workdir, ae, AE_NAME)
+        print(f"autoencoder: this run finished the stage before; loaded {workdir / (AE_NAME + '.weights.h5')}",
+              flush=True)
+    else:
+        t0 = time.time()
+        batches, steps = game_batches(cfg, data.unlabelled, cfg.seed + 1, cfg.ae_epochs)
+        ae.compile(_adam(cfg, steps * cfg.ae_epochs), loss=lambda y, p: autoencoder_loss(y, p))
+        hist = fit_resumable(ae, lambda first: batches(first).map(lambda x: (x, x)), epochs=cfg.ae_epochs,
+                             workdir=workdir / AE_NAME, steps_per_epoch=steps, resume=cfg.resume, tensorboard=False)
+        save_frozen_weights(workdir, AE_NAME, ae)
+        print(f"autoencoder: trained {cfg.ae_epochs} epochs in {time.time() - t0:.0f} s, loss "
+              f"{hist[-1]['loss']:.4f}", flush=True)
+    ae.trainable = False
+    return ae
+
+
+# ------------------------------------------------------------------------------------------- game
+def build_model(cfg, autoencoder):
+    from artifacts_tf.model import SpotArtifacts
+
+    kw = cfg.model_kwargs()
+    model = SpotArtifacts(autoencoder if kw.get("generator") != "gan" else None, cfg.image_size, 3,
+                          seed=cfg.seed + 17, name="spot_artifacts", **kw)
+    return model
+
+
+def train_game(cfg, data, autoencoder, workdir: Path):
+    """Sec. 4.3: C against R (or G for (l)) for ``cfg.epochs`` epochs on the unlabelled images, resumable
+    exactly: the checkpoint holds both players' weights and optimizers, the history buffer (model variables)
+    and the damage / dropout RNG states, and each epoch's batches depend on (seed, epoch) only."""
+    from common.training import fit_resumable, resolve_jit_compile
+
+    model = build_model(cfg, autoencoder)
+    batches, steps = game_batches(cfg, data.unlabelled, cfg.seed + 2, cfg.epochs)
+    model.compile(_adam(cfg, steps * cfg.epochs), _adam(cfg, steps * cfg.epochs) if model.has_generator_player
+                  else None, jit_compile=resolve_jit_compile(cfg.jit_compile, cfg.strategy, cfg.deterministic))
+    hist = fit_resumable(model, batches, epochs=cfg.epochs, workdir=workdir, steps_per_epoch=steps,
+                         resume=cfg.resume)
+    return model, dict(hist[-1]) if hist else {}
+
+
+# --------------------------------------------------------------------------------------- transfer
+def transfer_table1(cfg, data, model, autoencoder) -> dict:
+    """Table 1 protocol (Sec. 5.1) for the discriminator and, with ``cfg.floors``, the two floors; also the
+    Table 2 fold protocol on the discriminator's frozen conv5."""
+    from artifacts_tf import transfer as tr
+    from artifacts_tf.networks import build_alexnet_trunk, transfer_features
+
+    n_cls = len(data.classes)
+
+    def evaluate(name, feature_model, folds: bool):
+        f_tr = tr.extract_features(feature_model, data.labelled_x, cfg.image_size, cfg.eval_batch_size)
+        f_te = tr.extract_features(feature_model, data.test_x, cfg.image_size, cfg.eval_batch_size)
+        acc, head = tr.fc_head_accuracy(f_tr, data.labelled_y, f_te, data.test_y, n_cls, cfg.transfer_epochs,
+                                        learning_rate=cfg.transfer_learning_rate, seed=cfg.seed + 5)
+        out = {"accuracy": acc}
+        if folds and data.folds:
+            out["folds_linear_conv5"] = tr.fold_linear_accuracy(f_tr, data.labelled_y, f_te, data.test_y,
+                                                                data.folds, seed=cfg.seed)
+        print(f"transfer {name}: {acc:.2f}% test accuracy", flush=True)
+        return out, head
+
+    t0 = time.time()
+    disc = model.discriminator
+    feats = transfer_features(disc.trunk, disc.conv5_bn if cfg.transfer_conv5_bn else None)
+    results, head = evaluate("discriminator", feats, True)
+    res = {"discriminator": results}
+    if cfg.floors:
+        # The random-init floor: a fresh trunk of the same network (its initial weights follow from --seed).
+        rand = transfer_features(build_alexnet_trunk(cfg.image_size, 3, name="random_trunk"))
+        res["random_init_conv"] = evaluate("random-init conv (floor)", rand, True)[0]
+        if autoencoder is not None:
+            enc = autoencoder.encoder
+            res["autoencoder_encoder"] = evaluate("frozen AE encoder (floor)", enc, False)[0]
+    res["seconds"] = time.time() - t0
+    return res, feats, head
+
+
+# ------------------------------------------------------------------------------------------- figure
+def save_fig6(model, data, path: Path, title: str, n: int = 8) -> Path:
+    """Fig. 6 style: input, autoencoded, damaged-and-repaired, true and predicted drop masks (white = dropped)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from artifacts_tf.data import to_model_range
+    from common import plots
+
+    x = to_model_range(data.test_x[:n], model.image_size)
+    r = model.render(x)
+
+    def mask_img(m):
+        up = tf.image.resize(1.0 - tf.convert_to_tensor(m)[..., None], (model.image_size,) * 2, method="nearest")
+        return np.asarray(up * 2.0 - 1.0)
+
+    rows = [("input", np.asarray(r["input"])), ("autoencoded", np.asarray(r["autoencoded"])),
+            ("damaged +\nrepaired", np.asarray(r["corrupted"])), ("dropped\n(true)", mask_img(r["keep_mask"])),
+            ("dropped\n(C^mask)", mask_img(r["predicted_keep"]))]
+    return plots.save_image_grid(rows, path, title=title)
+
+
+# --------------------------------------------------------------------------------------------- run
+def model_name(cfg) -> str:
+    return f"artifacts_{cfg.dataset}"
+
+
+def export(cfg, model, feats, head, data) -> dict:
+    """``artifacts_<dataset>/<version>``: images -> features, real_probability, damage_mask; and (after transfer)
+    ``artifacts_<dataset>_classifier/<version>``: images -> probabilities, class_id. Both re-run in a fresh
+    process and compared with this one."""
+    import numpy as np
+    import tensorflow as tf
+
+    from artifacts_tf.data import to_model_range
+    from artifacts_tf.model import discriminator_serve_fn
+    from common.export import check_export, export_saved_model
+
+    shape = (cfg.image_size, cfg.image_size, 3)
+    sample = np.asarray(to_model_range(data.test_x[:16], cfg.image_size))
+    serve = discriminator_serve_fn(model.discriminator)
+    path = export_saved_model(model.discriminator, serve, cfg.export_dir, model_name(cfg), shape)
+    out = {"discriminator": {"path": str(path), "max_abs_diff_fresh_process": check_export(
+        path, sample, {k: np.asarray(v) for k, v in serve(tf.constant(sample)).items()})}}
+    if head is not None:
+        def classify(images):
+            p = tf.nn.softmax(tf.cast(head(feats(images, training=False), training=False), tf.float32))
+            return {"probabilities": p, "class_id": tf.argmax(p, axis=-1, output_type=tf.int32)}
+
+        cpath = export_saved_model([feats, head], classify, cfg.export_dir, model_name(cfg) + "_classifier", shape)
+        expected = {k: np.asarray(v) for k, v in classify(tf.constant(sample)).items()}
+        out["classifier"] = {"path": str(cpath), "max_abs_diff_fresh_process": check_export(cpath, sample, expected)}
+    print(f"exported {path} (fresh-process check passed)", flush=True)
+    return out
+
+
+def run(config: ArtifactsConfig) -> dict:
+    """Autoencoder stage -> game -> transfer (+ floors, Table 2 folds) -> Fig. 6 -> export; returns metrics."""
+    from common.training import start_run
+    from artifacts_tf.data import load
+    from artifacts_tf.config import ABLATIONS
+
+    t_start = time.time()
+    if config.autoencoder_dir:  # the upstream run's identity is part of this one's (changes when it is retrained)
+        config = dataclasses.replace(config, autoencoder_id=check_autoencoder_run(config.resolved(),
+                                                                                  config.autoencoder_dir))
+    cfg, workdir = start_run(config)
+    data = load(cfg)
+    print(f"Spot Artifacts {cfg.dataset} scale {cfg.scale} ablation {cfg.ablation}: {data.summary}; "
+          f"{cfg.epochs} epochs of batch {cfg.batch_size}; workdir {workdir}", flush=True)
+    t0 = time.time()
+    autoencoder = pretrain_autoencoder(cfg, data, workdir)
+    ae_seconds = time.time() - t0
+    if cfg.stage == "autoencoder":
+        metrics = {"method": "Learning to Spot Artifacts (autoencoder stage)", "dataset": cfg.dataset,
+                   "scale": cfg.scale, "seed": cfg.seed, "data": data.summary, "encoder_kernel": cfg.encoder_kernel,
+                   "autoencoder_seconds": ae_seconds, "wall_seconds": time.time() - t_start}
+        write_metrics(metrics, workdir)
+        print(f"autoencoder stage done: reuse it with --autoencoder_dir={workdir}", flush=True)
+        return metrics
+    t0 = time.time()
+    model, final_losses = train_game(cfg, data, autoencoder, workdir)
+    game_seconds = time.time() - t0
+    metrics = {"method": "Learning to Spot Artifacts", "dataset": cfg.dataset, "scale": cfg.scale,
+               "ablation": cfg.ablation, "row": ABLATIONS[cfg.ablation][0], "seed": cfg.seed, "data": data.summary,
+               "model": cfg.model_kwargs(), "encoder_kernel": cfg.encoder_kernel, "final_losses": final_losses,
+               "autoencoder_dir": cfg.autoencoder_dir or str(workdir), "autoencoder_id": cfg.autoencoder_id, "autoencoder_seconds": ae_seconds, "game_seconds": game_seconds,
+               "game_images_per_second": len(data.unlabelled) * cfg.epochs / max(game_seconds, 1e-9)}
+    feats = head = None
+    if cfg.transfer == "table1":
+        metrics["transfer"], feats, head = transfer_table1(cfg, data, model, autoencoder)
+    if cfg.figures:
+        metrics["figure"] = str(save_fig6(model, data, workdir / "figures" / "fig6.png",
+                                          f"{ABLATIONS[cfg.ablation][0]} ({cfg.dataset}, {cfg.scale})"))
+    if cfg.export_dir:
+        metrics["export"] = export(cfg, model, feats, head, data)
+    metrics["wall_seconds"] = time.time() - t_start
+    write_metrics(metrics, workdir)
+    if "transfer" in metrics:
+        print(f"results ({workdir / 'metrics.json'}): " + ", ".join(
+            f"{k} {v['accuracy']:.2f}%" for k, v in metrics["transfer"].items() if isinstance(v, dict)), flush=True)
+    return metrics
+
+
+def main(argv):
+    config = config_from_flags()
+    cflags.preflight(config)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run(config)
+
+
+if __name__ == "__main__":
+    cflags.run(main)
