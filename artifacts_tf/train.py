@@ -28,48 +28,53 @@ from artifacts_tf.config import ArtifactsConfig
 
 log = logging.getLogger(__name__)
 
-flags.DEFINE_enum("ablation", "baseline", ("baseline",) + tuple("abcdefghijkl"),
-                  "Table 1 row: baseline, (a) input image as real, (b) local repair, (c)-(f) drop rate "
-                  "0.1/0.3/0.7/0.9, (g) no mask prediction, (h) 3x3 encoder convs, (i) no gating, (j) no history, "
-                  "(k) no repair network, (l) a standard GAN generator.")
-flags.DEFINE_boolean("code_defaults", False, "Use the authors' code values where they differ from the paper "
-                     "(theta 0.7, lrelu 0.2, tanh output, no repair input BN, fc6 BN, mask weight 0.1 and on "
-                     "reals, kept-region MSE 30, the code's generator loss, conv5 BN kept for transfer).")
-flags.DEFINE_float("drop_rate", None, "theta, the probability of dropping an encoder position (paper Table 1 "
-                   "baseline 0.5; code 0.7). Overridden by the ablations (c)-(f).")
-flags.DEFINE_float("lrelu_slope", None, "Leaky-ReLU slope of E, D and R (paper 0.1, code 0.2).")
-flags.DEFINE_enum("ae_output", None, ("lrelu", "tanh"), "Last decoder activation (paper lrelu, code tanh).")
-flags.DEFINE_boolean("repair_input_bn", None, "BN before the mask concatenation in each repair block (paper "
-                     "Fig. 5: yes; code: no).")
-flags.DEFINE_boolean("fc6_bn", None, "BN in the discriminator's fc6 (paper: no, BN only after conv5; code: yes).")
-flags.DEFINE_float("mask_loss_weight", None, "Weight of L_mask (Eq. 5) in C's loss (paper 1; code 0.1).")
-flags.DEFINE_boolean("mask_on_real", None, "Also train C^mask on real images with an all-kept target (code).")
-flags.DEFINE_float("repair_rec_weight", None, "Weight of the code's kept-region MSE in R's loss (paper 0, code 30).")
-flags.DEFINE_enum("generator_loss", None, ("minimax", "non_saturating", "code"), "R's side of Eq. 4 (paper "
-                  "minimax; see artifacts_tf/losses.py).")
-flags.DEFINE_boolean("transfer_conv5_bn", None, "Keep conv5's BN in the transfer features (code) instead of "
-                     "removing it (paper Sec. 4.4).")
-flags.DEFINE_integer("history_size", None, "Capacity of the buffer of corrupted examples (paper silent).")
-flags.DEFINE_float("learning_rate", 3e-4, "Adam learning rate of both players (paper 3e-4).")
-flags.DEFINE_float("final_learning_rate", 3e-6, "Learning rate reached by the linear decay (paper 3e-6).")
-flags.DEFINE_integer("image_size", 96, "Side of the square images fed to the networks (96 = STL-10).")
-flags.DEFINE_boolean("augment", True, "Random resized crops and flips during training (paper Sec. 5.2.1).")
-flags.DEFINE_integer("ae_epochs", None, "Autoencoder pre-training epochs (default: the --scale preset).")
-flags.DEFINE_string("autoencoder_dir", None, "--workdir of an earlier run whose frozen autoencoder to reuse "
-                    "(checked against its run identity and the weights' recorded sha256). Default: train it here.")
-flags.DEFINE_enum("stage", "all", ("all", "autoencoder"), "all: AE stage, game, transfer; autoencoder: stop "
-                  "after the AE stage (a run to reuse with --autoencoder_dir).")
-flags.DEFINE_integer("pretrain_limit", None, "Unlabelled images for the AE and the game (0 = all).")
-flags.DEFINE_integer("labelled_limit", None, "Labelled images for transfer, class-balanced (0 = all).")
-flags.DEFINE_integer("test_limit", None, "Test images, class-balanced (0 = all).")
-flags.DEFINE_enum("transfer", "table1", ("table1", "none"), "Transfer protocol after pre-training.")
-flags.DEFINE_integer("transfer_epochs", None, "Epochs of the fully connected head (paper 200).")
-flags.DEFINE_boolean("floors", False, "Also transfer from randomly initialised conv layers and from the frozen "
-                     "AE encoder (same protocol).")
-flags.DEFINE_integer("folds", None, "Table 2: number of folds of the linear protocol (0 = skip).")
-flags.DEFINE_integer("fold_size", None, "Table 2: labelled images per fold when the dataset has no predefined "
-                     "folds (STL-10 has ten of 1,000).")
-flags.DEFINE_boolean("figures", True, "Write the Fig. 6-style PNG into <workdir>/figures.")
+def define_flags() -> None:
+    """Define this entry point's flags. Called only when it runs as a program (``__main__``): importing the
+    module (tests, the registry jobs) defines nothing, so its flag names can never clash with another entry
+    point's (``nre_tf.train`` also has ``--ae_epochs``, ``oled_tf.train`` ``--test_limit``) in one process."""
+    flags.DEFINE_enum("ablation", "baseline", ("baseline",) + tuple("abcdefghijkl"),
+                      "Table 1 row: baseline, (a) input image as real, (b) local repair, (c)-(f) drop rate "
+                      "0.1/0.3/0.7/0.9, (g) no mask prediction, (h) 3x3 encoder convs, (i) no gating, (j) no history, "
+                      "(k) no repair network, (l) a standard GAN generator.")
+    flags.DEFINE_boolean("code_defaults", False, "Use the authors' code values where they differ from the paper "
+                         "(theta 0.7, lrelu 0.2, tanh output, no repair input BN, fc6 BN, mask weight 0.1 and on "
+                         "reals, kept-region MSE 30, the code's generator loss, conv5 BN kept for transfer).")
+    flags.DEFINE_float("drop_rate", None, "theta, the probability of dropping an encoder position (paper Table 1 "
+                       "baseline 0.5; code 0.7). Overridden by the ablations (c)-(f).")
+    flags.DEFINE_float("lrelu_slope", None, "Leaky-ReLU slope of E, D and R (paper 0.1, code 0.2).")
+    flags.DEFINE_enum("ae_output", None, ("lrelu", "tanh"), "Last decoder activation (paper lrelu, code tanh).")
+    flags.DEFINE_boolean("repair_input_bn", None, "BN before the mask concatenation in each repair block (paper "
+                         "Fig. 5: yes; code: no).")
+    flags.DEFINE_boolean("fc6_bn", None, "BN in the discriminator's fc6 (paper: no, BN only after conv5; code: yes).")
+    flags.DEFINE_float("mask_loss_weight", None, "Weight of L_mask (Eq. 5) in C's loss (paper 1; code 0.1).")
+    flags.DEFINE_boolean("mask_on_real", None, "Also train C^mask on real images with an all-kept target (code).")
+    flags.DEFINE_float("repair_rec_weight", None, "Weight of the code's kept-region MSE in R's loss (paper 0, code 30).")
+    flags.DEFINE_enum("generator_loss", None, ("minimax", "non_saturating", "code"), "R's side of Eq. 4 (paper "
+                      "minimax; see artifacts_tf/losses.py).")
+    flags.DEFINE_boolean("transfer_conv5_bn", None, "Keep conv5's BN in the transfer features (code) instead of "
+                         "removing it (paper Sec. 4.4).")
+    flags.DEFINE_integer("history_size", None, "Capacity of the buffer of corrupted examples (paper silent).")
+    flags.DEFINE_float("learning_rate", 3e-4, "Adam learning rate of both players (paper 3e-4).")
+    flags.DEFINE_float("final_learning_rate", 3e-6, "Learning rate reached by the linear decay (paper 3e-6).")
+    flags.DEFINE_integer("image_size", 96, "Side of the square images fed to the networks (96 = STL-10).")
+    flags.DEFINE_boolean("augment", True, "Random resized crops and flips during training (paper Sec. 5.2.1).")
+    flags.DEFINE_integer("ae_epochs", None, "Autoencoder pre-training epochs (default: the --scale preset).")
+    flags.DEFINE_string("autoencoder_dir", None, "--workdir of an earlier run whose frozen autoencoder to reuse "
+                        "(checked against its run identity and the weights' recorded sha256). Default: train it here.")
+    flags.DEFINE_enum("stage", "all", ("all", "autoencoder"), "all: AE stage, game, transfer; autoencoder: stop "
+                      "after the AE stage (a run to reuse with --autoencoder_dir).")
+    flags.DEFINE_integer("pretrain_limit", None, "Unlabelled images for the AE and the game (0 = all).")
+    flags.DEFINE_integer("labelled_limit", None, "Labelled images for transfer, class-balanced (0 = all).")
+    flags.DEFINE_integer("test_limit", None, "Test images, class-balanced (0 = all).")
+    flags.DEFINE_enum("transfer", "table1", ("table1", "none"), "Transfer protocol after pre-training.")
+    flags.DEFINE_integer("transfer_epochs", None, "Epochs of the fully connected head (paper 200).")
+    flags.DEFINE_boolean("floors", False, "Also transfer from randomly initialised conv layers and from the frozen "
+                         "AE encoder (same protocol).")
+    flags.DEFINE_integer("folds", None, "Table 2: number of folds of the linear protocol (0 = skip).")
+    flags.DEFINE_integer("fold_size", None, "Table 2: labelled images per fold when the dataset has no predefined "
+                         "folds (STL-10 has ten of 1,000).")
+    flags.DEFINE_boolean("figures", True, "Write the Fig. 6-style PNG into <workdir>/figures.")
+
 
 FLAGS = flags.FLAGS
 _FIELDS = ("ablation", "code_defaults", "drop_rate", "lrelu_slope", "ae_output", "repair_input_bn", "fc6_bn",
@@ -356,4 +361,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     cflags.run(main)
