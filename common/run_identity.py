@@ -193,6 +193,12 @@ class _ActiveRun:
 _ACTIVE: _ActiveRun | None = None
 
 
+def same_run(old: dict | None, new: dict) -> bool:
+    """Whether the identity record ``old`` (or None) names the same config and code version as ``new``."""
+    return old is not None and old["config_hash"] == new["config_hash"] \
+        and old["code"]["sources"] == new["code"]["sources"]
+
+
 def prepare_workdir(config, workdir=None) -> bool:
     """Check ``workdir`` (default ``config.workdir``) against ``config`` before the run reads or trains anything
     (see the module docstring); returns True when the run will resume this config's state. Makes the run the
@@ -204,8 +210,7 @@ def prepare_workdir(config, workdir=None) -> bool:
     force, resume = bool(getattr(config, "force", False)), bool(getattr(config, "resume", True))
     resuming = False
     if _has_state(workdir):
-        same = old is not None and old["config_hash"] == new["config_hash"] \
-            and old["code"]["sources"] == new["code"]["sources"]
+        same = same_run(old, new)
         if same and resume and not force:
             resuming = True
         elif same or force:

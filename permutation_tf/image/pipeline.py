@@ -26,11 +26,10 @@ def model_name(cfg: ImageTaskConfig) -> str:
 def finished_metrics(cfg: ImageTaskConfig) -> dict | None:
     """The metrics of a finished run of exactly this resolved config and code version in its workdir (its run
     identity, :mod:`common.run_identity`), else None."""
-    from common.run_identity import identity, read_identity
+    from common.run_identity import identity, read_identity, same_run
 
     workdir = Path(cfg.workdir)
-    old, new = read_identity(workdir), identity(cfg)
-    if old is None or old["config_hash"] != new["config_hash"] or old["code"]["sources"] != new["code"]["sources"]:
+    if not same_run(read_identity(workdir), identity(cfg)):
         return None
     try:
         return json.loads((workdir / "metrics.json").read_text())
