@@ -47,6 +47,10 @@ A :class:`Job` is one unit of work that fills one or more cells of ONE table::
   paper: the report shows it below the paper's rows with the paper's value "–". A job that fills floor cells
   may also give ``floor(scale, workdir, data_dir, seed=0) -> {cell: value}``: those cells alone, from the job's
   own data preparation without training (``python -m common.add_floors`` adds them to older stored results).
+* Columns the report adds: a table may list ``added_columns`` (methods the paper ran on other tables but not
+  on this one, e.g. the four other pretext tasks of the permutation paper on Fashion-MNIST). Jobs may fill
+  them in any row; the report shows them right of the paper's columns with the paper's value "–" and says
+  why each was added (``Column.note``). They never count as cells of the paper's table.
 * When its data is missing the job raises ``common.errors.DataError`` with one line saying what is missing;
   the runner prints ``skip <table>/<job>: <message>`` and goes on. Any other exception is a bug and stops the
   run (the report is still rendered with what finished).
@@ -120,6 +124,7 @@ class Column:
     datasets: tuple[str, ...] = ()
     unit: str | None = None
     paper_decimals: int | None = None  # overrides Table.paper_decimals
+    note: str = ""                     # for a column the report adds: why it is there (not in the paper)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +154,7 @@ class Table:
     text_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # transcription notes and what each source marking rests on
     paper_decimals: int = 0      # print paper values with at least this many decimals (0.970, not 0.97)
+    added_columns: tuple[Column, ...] = ()  # columns the report adds (not in the paper; see the module docstring)
 
     @property
     def column_names(self) -> list[str]:
@@ -164,8 +170,12 @@ class Table:
                 return r
         raise KeyError(f"{self.id} has no row {name!r}; rows: {self.row_names}")
 
+    @property
+    def added_column_names(self) -> list[str]:
+        return [c.name for c in self.added_columns]
+
     def column(self, name: str) -> Column:
-        for c in self.columns:
+        for c in self.columns + self.added_columns:
             if c.name == name:
                 return c
         raise KeyError(f"{self.id} has no column {name!r}; columns: {self.column_names}")
@@ -178,9 +188,10 @@ class Table:
         return cell[0] in self.row_names and cell[1] in self.column_names
 
     def accepts(self, cell: Cell) -> bool:
-        """Whether a job may fill ``cell``: a printed cell, or a column of a row the report adds
-        (:data:`ADDED_ROWS`)."""
-        return self.has_cell(cell) or (cell[0] in ADDED_ROWS and cell[1] in self.column_names)
+        """Whether a job may fill ``cell``: a printed cell, a column of a row the report adds
+        (:data:`ADDED_ROWS`), or a row of a column the report adds (``added_columns``)."""
+        in_row = cell[0] in self.row_names or cell[0] in ADDED_ROWS
+        return self.has_cell(cell) or (in_row and cell[1] in self.column_names + self.added_column_names)
 
     def paper_value(self, row: str, col: str) -> float | None:
         return self.row(row).values[self.column_names.index(col)]
@@ -343,7 +354,7 @@ def validate_jobs(jobs: list[Job]) -> None:
             if not table.accepts(cell):
                 raise ValueError(f"job {job.key} names cell {cell!r}, which {job.table} does not have; rows: "
                                  f"{table.row_names} (or one the report adds: {list(ADDED_ROWS)}); columns: "
-                                 f"{table.column_names}")
+                                 f"{table.column_names + table.added_column_names}")
             by_cell.setdefault((job.table, job.variant, *cell), []).append(job)
         if job.n_parts < 1:
             raise ValueError(f"job {job.key} has n_parts={job.n_parts}")

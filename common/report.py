@@ -143,17 +143,20 @@ def _render_cells(table: Table, results: list[dict], variant: str) -> list[str]:
     cells = cell_results(table, results, variant)
     scales_used = {cr.scale for cr in cells.values()}
     lines = []
+    added_cols = [c for c in table.added_columns if any(cell[1] == c.name for cell in cells)]
+    columns = list(table.columns) + added_cols
     header = [table.row_header or ""] + list(table.text_columns) + [
-        _esc(c.name) + _MARK.get(c.source or "", "") + (f" [{c.unit}]" if c.unit else "") for c in table.columns]
+        _esc(c.name) + _MARK.get(c.source or "", "") + (f" [{c.unit}]" if c.unit else "")
+        + (" (added)" if c in added_cols else "") for c in columns]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     added = [Row(name, (None,) * len(table.columns), text=("",) * len(table.text_columns))
-             for name in ADDED_ROWS if any((name, c) in cells for c in table.column_names)]
-    rows = list(table.rows if not variant else [r for r in table.rows if any((r.name, c) in cells
-                                                                                for c in table.column_names)])
+             for name in ADDED_ROWS if any((name, c.name) in cells for c in columns)]
+    rows = list(table.rows if not variant else [r for r in table.rows if any((r.name, c.name) in cells
+                                                                                for c in columns)])
     for row in rows + added:
         out = [_esc(row.name) + _MARK.get(row.source or "", "")] + [_esc(t) for t in row.text]
-        for col, paper in zip(table.columns, row.values):
+        for col, paper in zip(columns, tuple(row.values) + (None,) * len(added_cols)):
             text = (table.paper_text(row.name, col.name) if table.has_cell((row.name, col.name)) else "–") + " / "
             cr = cells.get((row.name, col.name))
             if cr is None:
@@ -185,9 +188,12 @@ def _render_cells(table: Table, results: list[dict], variant: str) -> list[str]:
                  for (scale, seeds), n in sorted(groups.items(), key=lambda kv: -SCALES.index(kv[0][0]))]
         total = len(table.cells())
         n_paper = sum(1 for cell in cells if table.has_cell(cell))
-        lines.append(f"Ours: {n_paper} of {total} cells; " + "; ".join(parts or ["only rows the report adds"]) + ".")
+        lines.append(f"Ours: {n_paper} of {total} cells; " + "; ".join(parts or ["only rows or columns the report adds"]) + ".")
         if added:
             lines += [""] + [f"Row \"{_esc(r.name)}\" is not in the paper: {ADDED_ROWS[r.name]}." for r in added]
+        if added_cols:
+            lines += [""] + [f"Column \"{_esc(c.name)}\" (added) is not in the paper's table: {c.note}"
+                             for c in added_cols]
         extras = {}
         for cr in cells.values():
             for res in cr.results:

@@ -6,7 +6,8 @@ Imports nothing heavy at module level. Every job builds an :class:`ImageTaskConf
 Image tables (Section IV-C; the six self-supervised tasks are the paper's baselines; Deep SVDD, GT and Inception
 CAE are cited from other papers and not run here):
 
-* ``permutation.table2/<task>_class<c>`` (task = jigsaw, rotnet): Fashion-MNIST, normal class c, the row
+* ``permutation.table2/<task>_class<c>`` (task = jigsaw, rotnet; and count, inpainting in two columns the
+  report adds, :data:`GRAY_TASKS`): Fashion-MNIST, normal class c, the row
   "Fashion-MNIST c". ``permutation.table2/<task>_avg`` fills the row "Fashion-MNIST avg" with the mean over the
   ten class runs, which it shares with the class jobs (one workdir per task: a finished class run is re-read, a
   missing one is trained), and the PCA-20 floor row (:data:`common.floors.FLOOR_ROW`), the mean of the per-class
@@ -32,6 +33,9 @@ TASK_NAME = {"count": "counting", "colorization": "colorization", "inpainting": 
 COLUMN = {"count": "Count [38]", "colorization": "Color [25]", "inpainting": "Inpaint [36]",
           "splitbrain": "Split-Brain [37]", "jigsaw": "Jigsaw [35]", "rotnet": "RotNet [26]"}
 IMAGENET_FOLDER = "imagenet20"
+# TABLE II prints Jigsaw and RotNet; Count and Inpaint are columns the report adds (common/tables_data). The two
+# colour tasks need RGB images and are not run on gray data.
+GRAY_TASKS = ("jigsaw", "rotnet", "count", "inpainting")
 
 
 def _floor_cells(table: str, column: str) -> tuple:
@@ -133,8 +137,8 @@ def _jobs(table: str, row_prefix: str, tasks, dataset: str, n_classes: int, name
 
 JOBS = (
     # TABLE II: Fashion-MNIST (the data this machine holds), and the same protocol on mnist5k.
-    _jobs("permutation.table2", "Fashion-MNIST", ("jigsaw", "rotnet"), "fashion_mnist", 10)
-    + _jobs("permutation.table2", "Fashion-MNIST", ("jigsaw", "rotnet"), "mnist5k", 10, name_prefix="mnist5k_",
+    _jobs("permutation.table2", "Fashion-MNIST", GRAY_TASKS, "fashion_mnist", 10)
+    + _jobs("permutation.table2", "Fashion-MNIST", GRAY_TASKS, "mnist5k", 10, name_prefix="mnist5k_",
             variant="mnist5k")
     # TABLE I: CIFAR-10 and CIFAR-100 (20 superclasses), all six tasks.
     + _jobs("permutation.table1", "CIFAR-10", TASKS, "cifar10", 10, name_prefix="cifar10_")

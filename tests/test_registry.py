@@ -505,3 +505,24 @@ def test_rows_the_report_adds_are_accepted_only_by_name():
     assert Job("oled.table3", "a", [(registry.FLOOR_ROW, "EER")], f).needed_datasets() == ("ucsd_ped2",)
     assert registry.takes_seed(lambda scale, workdir, data_dir, seed=0: {})
     assert not registry.takes_seed(lambda scale, workdir, data_dir: {})
+
+
+def test_columns_the_report_adds_render_right_of_the_papers_and_do_not_count():
+    from common.report import render_table
+
+    table = registry.get_table("permutation.table2")
+    assert table.added_column_names == ["Count [38]", "Inpaint [36]"]
+    f = lambda *a: {}  # noqa: E731
+    registry.validate_jobs([Job("permutation.table2", "a", [("Fashion-MNIST 3", "Count [38]"),
+                                                              (registry.FLOOR_ROW, "Count [38]")], f)])
+    with pytest.raises(ValueError, match="does not have"):  # an added column still needs a known row
+        registry.validate_jobs([Job("permutation.table2", "a", [("Fashion-MNIST 12", "Count [38]")], f)])
+    with pytest.raises(ValueError, match="does not have"):  # only the added columns this table lists
+        registry.validate_jobs([Job("permutation.table2", "a", [("Fashion-MNIST 3", "Color [25]")], f)])
+    res = {"table": "permutation.table2", "scale": "quick", "job": "count_class3", "n_parts": 1, "seeds": [0],
+           "cells": [("Fashion-MNIST 3", "Count [38]", 81.25), ("Fashion-MNIST 3", "Jigsaw [35]", 90.0)]}
+    text = render_table(table, [res])
+    assert "| Jigsaw [35] (baseline) | RotNet [26] (baseline) | Count [38] (added) |" in text
+    assert "| 90.7 / 90.0 (-0.7) | 90.4 / — | – / 81.2 |" in text
+    assert "Inpaint [36] (added)" not in text  # an added column without results is not shown
+    assert "Ours: 1 of 55 cells" in text and 'Column "Count [38]" (added) is not in the paper' in text
