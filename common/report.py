@@ -188,7 +188,8 @@ def _render_cells(table: Table, results: list[dict], variant: str) -> list[str]:
                  for (scale, seeds), n in sorted(groups.items(), key=lambda kv: -SCALES.index(kv[0][0]))]
         total = len(table.cells())
         n_paper = sum(1 for cell in cells if table.has_cell(cell))
-        lines.append(f"Ours: {n_paper} of {total} cells; " + "; ".join(parts or ["only rows or columns the report adds"]) + ".")
+        lines.append(f"Ours: {n_paper} of {total} cells; "
+                     + "; ".join(parts or ["only rows or columns the report adds"]) + ".")
         if added:
             lines += [""] + [f"Row \"{_esc(r.name)}\" is not in the paper: {ADDED_ROWS[r.name]}." for r in added]
         if added_cols:

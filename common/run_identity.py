@@ -199,6 +199,19 @@ def same_run(old: dict | None, new: dict) -> bool:
         and old["code"]["sources"] == new["code"]["sources"]
 
 
+def finished_metrics(config) -> dict | None:
+    """The ``metrics.json`` of a finished run of exactly this resolved config and code version in
+    ``config.workdir`` (its identity: :func:`same_run`), else None. Lets a table job re-read a finished run
+    instead of training it again; state of another config or code is never re-read."""
+    workdir = Path(config.workdir)
+    if not same_run(read_identity(workdir), identity(config)):
+        return None
+    try:
+        return json.loads((workdir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def prepare_workdir(config, workdir=None) -> bool:
     """Check ``workdir`` (default ``config.workdir``) against ``config`` before the run reads or trains anything
     (see the module docstring); returns True when the run will resume this config's state. Makes the run the

@@ -27,15 +27,17 @@ def fit_floor(items, cfg, seed: int = 0) -> PCAFloor:
 
 
 def score_segments(model, test_ds, floor: PCAFloor | None = None) -> dict:
-    """Run the model over the test stream: per streamed segment its raw scores, video, segment, class and floor."""
+    """Run the model over the test stream: per streamed segment its raw scores, video, segment, class and floor.
+    ``model=None`` scores the floor alone."""
     import tensorflow as tf
 
-    fn = tf.function(model.segment_losses)
+    fn = None if model is None else tf.function(model.segment_losses)
     cols = {k: [] for k in ("sampled", "all", "video", "segment", "video_label", "floor")}
     for batch in test_ds:
-        out = fn(batch["frames"], batch["label"])
-        cols["sampled"].append(out["sampled"].numpy())
-        cols["all"].append(out["all"].numpy())
+        if fn is not None:
+            out = fn(batch["frames"], batch["label"])
+            cols["sampled"].append(out["sampled"].numpy())
+            cols["all"].append(out["all"].numpy())
         for k in ("video", "segment", "video_label"):
             cols[k].append(batch[k].numpy())
         if floor is not None:
@@ -70,3 +72,16 @@ def evaluate(scored: dict, test_labels: np.ndarray, pooling: str = "mean") -> di
             r = video_auroc(scored[k], scored["video"], scored["segment"], np.asarray(test_labels), pooling)
             out[k] = {"auroc": r["auroc"], "segment_auroc": r["segment_auroc"], "n_segments": r["n_segments"]}
     return out
+
+
+def floor_only(cfg) -> dict:
+    """The PCA-20 floor of one run's split (the ``floor`` entry of :func:`evaluate`), from the run's own data
+    preparation and test stream, without training: what ``common.add_floors`` adds to results stored earlier."""
+    from permutation_tf import data
+    from permutation_tf.model import make_task
+
+    cfg = cfg.resolved()
+    videos = data.one_class(cfg)
+    scored = score_segments(None, data.test_stream(cfg, make_task(cfg.task, cfg.m), videos.test),
+                            fit_floor(videos.train, cfg, cfg.seed))
+    return evaluate(scored, videos.test_labels, cfg.pooling)["floor"]

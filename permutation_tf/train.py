@@ -11,7 +11,6 @@ optional SavedModel ``<export_dir>/permutation_<dataset>_<class>/<version>/`` ch
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -52,26 +51,18 @@ def export(model, cfg, sample) -> dict:
     return {"path": str(path), "max_abs_diff": diffs}
 
 
-def _comparable(cfg) -> dict:
-    """The config fields that decide a run's result (not where it is written or whether it is exported)."""
-    d = cfg.to_dict()
-    for k in ("workdir", "export_dir", "resume", "data_dir"):
-        d.pop(k, None)
-    return json.loads(json.dumps(d))
-
-
 def run(config: VideoConfig) -> dict:
+    from common.run_identity import finished_metrics
     from common.training import start_run
     from permutation_tf import data, evaluate
     from permutation_tf.model import build_model, make_task
 
+    resolved = config.resolved()
+    if resolved.resume and not resolved.export_dir:
+        done = finished_metrics(resolved)  # this exact config and code has finished: re-read, do not retrain
+        if done is not None:
+            return done
     cfg, workdir = start_run(config)
-    done = workdir / "metrics.json"
-    if cfg.resume and done.is_file() and not cfg.export_dir:
-        previous = json.loads(done.read_text())
-        if previous.get("config") == _comparable(cfg):
-            return previous            # this exact run has finished: re-read, do not retrain
-    done.unlink(missing_ok=True)
     t_start = time.time()
     task = make_task(cfg.task, cfg.m)
     videos = data.one_class(cfg)
@@ -95,7 +86,7 @@ def run(config: VideoConfig) -> dict:
         "data": {"train_videos": len(videos.train), "test_videos": len(videos.test),
                  "test_anomalous_videos": int(videos.test_labels.sum()),
                  "test_segments": results["sampled"]["n_segments"], "test_permutations": cfg.test_permutations},
-        **training, "score_seconds": score_seconds, "config": _comparable(cfg),
+        **training, "score_seconds": score_seconds,
         "score_segments_per_second": len(scored["all"]) / max(score_seconds, 1e-9),
     }
     if cfg.export_dir:

@@ -182,3 +182,23 @@ def test_export_reloads_in_a_fresh_process(tmp_path, model3):
     out = export(model3, cfg, _segments(2, 3, 5))
     assert Path(out["path"]) == tmp_path / "permutation_moving_fashion_2" / "1"
     assert set(out["max_abs_diff"]) == {"anomaly_score", "anomaly_score_raw", "permutation_probabilities"}
+
+
+def test_video_job_fills_the_floor_row_and_rereads_a_finished_run(tmp_path):
+    """A TABLE V job at smoke scale on a tiny Moving Fashion-MNIST: its floor cell is the run's own floor, the
+    job's ``floor`` (no training) gives the same value, and a second call re-reads the finished run."""
+    from common.registry import FLOOR_ROW
+    from permutation_tf.make_moving_fashion import make
+    from permutation_tf.video_tables import VIDEO_JOBS
+
+    make(tmp_path / "data" / "moving_fashion", train_per_class=2, test_per_class=1, frames=16, size=48, seed=0)
+    job = next(j for j in VIDEO_JOBS if j.key == "permutation.table5/moving_fashion_permutation_m3_skip2_class4")
+    assert job.cells == (("UCF101", "M = 3"), (FLOOR_ROW, "M = 3")) and job.variant == "moving_fashion"
+    res = job.run("smoke", tmp_path / "work", tmp_path / "data")
+    floor = res.values[(FLOOR_ROW, "M = 3")]
+    assert 0.0 <= res.values[("UCF101", "M = 3")] <= 100.0 and floor == res.extra["floor_auroc"]
+    assert job.floor("smoke", tmp_path / "work", tmp_path / "data") == {(FLOOR_ROW, "M = 3"): floor}
+    metrics = tmp_path / "work" / "class4" / "metrics.json"
+    stamp = metrics.stat().st_mtime_ns
+    again = job.run("smoke", tmp_path / "work", tmp_path / "data")
+    assert again.values == res.values and metrics.stat().st_mtime_ns == stamp  # re-read, not retrained

@@ -11,7 +11,6 @@ A run whose workdir already holds a ``metrics.json`` written under the same reso
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -21,20 +20,6 @@ from permutation_tf.image.config import ImageTaskConfig
 def model_name(cfg: ImageTaskConfig) -> str:
     """``permutation_image_<task>_<dataset>_<class>``: the export folder name."""
     return f"permutation_image_{cfg.task}_{cfg.dataset}_{cfg.normal_class}"
-
-
-def finished_metrics(cfg: ImageTaskConfig) -> dict | None:
-    """The metrics of a finished run of exactly this resolved config and code version in its workdir (its run
-    identity, :mod:`common.run_identity`), else None."""
-    from common.run_identity import identity, read_identity, same_run
-
-    workdir = Path(cfg.workdir)
-    if not same_run(read_identity(workdir), identity(cfg)):
-        return None
-    try:
-        return json.loads((workdir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def build_model(cfg: ImageTaskConfig, input_shape):
@@ -109,6 +94,7 @@ def run(config: ImageTaskConfig) -> dict:
     import numpy as np
 
     from common.config import write_metrics
+    from common.run_identity import finished_metrics
     from common.training import start_run
     from permutation_tf.image import evaluate
     from permutation_tf.image.data import prepare
