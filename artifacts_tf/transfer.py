@@ -88,11 +88,13 @@ def fold_classifier(feature_model, num_classes: int, finetune: bool):
 
 
 def train_fold_classifier(model, x: np.ndarray, y: np.ndarray, *, image_size: int, epochs: int, batch_size: int,
-                          learning_rate: float = 1e-3, augment: bool = True, seed: int = 0) -> None:
+                          learning_rate: float = 1e-3, augment: bool = True, seed: int = 0,
+                          run_eagerly: bool = False) -> None:
     """Train ``model`` (images in [-1, 1] -> logits) on uint8 images ``x`` with labels ``y``: batches from
     ``common.streaming`` (order and augmentation seeds from (seed, epoch, index)), the authors' training
     preprocessing ``common.augment.artifacts_train`` (``augment=False``: a plain resize), the code's fine-tuning
-    Adam (beta1 0.5, linear decay to 1 % of ``learning_rate``), softmax cross-entropy."""
+    Adam (beta1 0.5, linear decay to 1 % of ``learning_rate``), softmax cross-entropy. ``run_eagerly``: no
+    graph tracing (same arithmetic; saves the trace on tiny data)."""
     import keras
 
     from common import augment as aug
@@ -112,7 +114,7 @@ def train_fold_classifier(model, x: np.ndarray, y: np.ndarray, *, image_size: in
     lr = keras.optimizers.schedules.PolynomialDecay(learning_rate, steps * max(epochs, 1), learning_rate * 0.01,
                                                     power=1.0)
     model.compile(keras.optimizers.Adam(lr, beta_1=0.5),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=run_eagerly)
     model.fit(ds.map(lambda d: (d["image"], d["label"])), epochs=epochs, steps_per_epoch=steps, verbose=0)
 
 
@@ -125,7 +127,7 @@ def classifier_accuracy(model, x: np.ndarray, y: np.ndarray, image_size: int, ba
 def fold_finetune_accuracy(feature_model, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                            test_y: np.ndarray, folds: list[np.ndarray], num_classes: int, *, image_size: int,
                            epochs: int, batch_size: int, learning_rate: float = 1e-3, augment: bool = True,
-                           seed: int = 0) -> dict:
+                           seed: int = 0, run_eagerly: bool = False) -> dict:
     """Table 2, "conv1-conv5 finetuned": per fold a fresh copy of the pre-trained trunk plus a linear classifier
     on conv5, everything trained (:func:`fold_classifier`, :func:`train_fold_classifier`), tested on the whole
     test set; ``common.transfer_eval.fold_protocol``'s dict (accuracies in %, mean, sample SD)."""
@@ -134,7 +136,7 @@ def fold_finetune_accuracy(feature_model, train_x: np.ndarray, train_y: np.ndarr
     def fit_and_score(x, y, xt, yt):
         model = fold_classifier(feature_model, num_classes, finetune=True)
         train_fold_classifier(model, x, y, image_size=image_size, epochs=epochs, batch_size=batch_size,
-                              learning_rate=learning_rate, augment=augment, seed=seed)
+                              learning_rate=learning_rate, augment=augment, seed=seed, run_eagerly=run_eagerly)
         return classifier_accuracy(model, xt, yt, image_size)
 
     return fold_protocol(fit_and_score, folds, train_x, np.asarray(train_y), test_x, np.asarray(test_y))
@@ -327,7 +329,7 @@ def layerwise_probe(feature_model, stats, num_classes: int, seed: int | None = N
 
 def layerwise_accuracy(trunk, train_source, val_source, workdir, *, image_size: int, epochs: int, batch_size: int,
                        learning_rate: float = 0.01, seed: int = 0, resume: bool = True,
-                       stats_images: int = LAYERWISE_STATS_IMAGES) -> dict:
+                       stats_images: int = LAYERWISE_STATS_IMAGES, run_eagerly: bool = False) -> dict:
     """Tables 4-5: the layer-wise protocol on streamed image folders (never loaded whole).
 
     ``trunk`` frozen (its weights are the pre-trained discriminator's; build it at ``image_size``, 227 in the
@@ -353,7 +355,7 @@ def layerwise_accuracy(trunk, train_source, val_source, workdir, *, image_size: 
     lr = keras.optimizers.schedules.PolynomialDecay(learning_rate, steps * max(epochs, 1), learning_rate * 0.01,
                                                     power=1.0)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    probe.compile(keras.optimizers.SGD(lr, momentum=0.9), loss=[loss] * len(CONV_LAYERS))
+    probe.compile(keras.optimizers.SGD(lr, momentum=0.9), loss=[loss] * len(CONV_LAYERS), run_eagerly=run_eagerly)
 
     def data(first):
         ds = _stream(train_source, image_size, batch_size, seed, True, num_epochs=None, start_epoch=first)

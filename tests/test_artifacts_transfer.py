@@ -41,7 +41,7 @@ def test_table2_finetuned_trains_the_conv_layers_and_frozen_does_not():
         model = tr.fold_classifier(feats, 3, finetune=finetune)
         copy = model.get_layer("transfer_features").get_layer("alexnet_trunk")
         head0 = np.array(model.get_layer("linear").kernel)
-        tr.train_fold_classifier(model, x, y, image_size=S, epochs=1, batch_size=6, augment=False)
+        tr.train_fold_classifier(model, x, y, image_size=S, epochs=1, batch_size=6, augment=False, run_eagerly=True)
         after = _conv_weights(copy)
         changed = {n: any(not np.array_equal(a, b) for a, b in zip(after[n], before[n])) for n in tr.CONV_LAYERS}
         assert all(changed.values()) if finetune else not any(changed.values()), (finetune, changed)
@@ -50,7 +50,7 @@ def test_table2_finetuned_trains_the_conv_layers_and_frozen_does_not():
                for n in tr.CONV_LAYERS)                                            # the original is a copy source
     folds = [np.array([0, 1, 4, 5, 8, 9]), np.array([2, 3, 6, 7, 10, 11])]
     res = tr.fold_finetune_accuracy(feats, x, y, x, y, folds, 3, image_size=S, epochs=1, batch_size=6,
-                                    augment=True, seed=1)
+                                    augment=True, seed=1, run_eagerly=True)
     assert res["n_folds"] == 2 and res["fold_sizes"] == [6, 6]
     assert all(0.0 <= a <= 100.0 for a in res["per_fold"]) and res["mean"] == pytest.approx(np.mean(res["per_fold"]))
     assert res["sd"] == pytest.approx(np.std(res["per_fold"], ddof=1))
