@@ -94,3 +94,29 @@ def test_layerwise_protocol_end_to_end_on_a_streamed_jpeg_folder(tmp_path):
     assert all(0.0 <= a <= 100.0 for a in acc.values())
     assert np.mean(list(acc.values())) > 100.0 / 3 + 20, acc                   # solid colours: far above chance
     assert (tmp_path / "probe" / "log.csv").exists()                            # trained by fit_resumable
+
+
+def test_tables_3_to_5_skip_with_one_line_before_any_training(tmp_path):
+    from artifacts_tf import tables
+    from common.errors import DataError
+
+    jobs = {f"{j.table}/{j.name}": j for j in tables.JOBS}
+    (tmp_path / "data" / "imagenet" / "train" / "n01").mkdir(parents=True)   # ImageNet without images, no VOC
+    for key, missing in (("artifacts.table3/voc07_cls", "VOC 2007"), ("artifacts.table4/imagenet", "no images"),
+                         ("artifacts.table5/places", "places")):
+        with pytest.raises(DataError) as err:
+            jobs[key].run("smoke", tmp_path / "runs" / "smoke" / key, tmp_path / "data")
+        assert "\n" not in str(err.value) and missing in str(err.value), str(err.value)
+    assert not (tmp_path / "runs").exists()                                   # nothing trained, nothing written
+
+
+def test_protocol_options_are_checked_before_anything_runs():
+    from artifacts_tf.config import ArtifactsConfig
+    from common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--transfer_data_dir"):
+        ArtifactsConfig(dataset="fashion_mnist", transfer="layerwise").resolved()
+    with pytest.raises(ConfigError, match="--discriminator_dir"):
+        ArtifactsConfig(dataset="fashion_mnist", discriminator_dir="/x").resolved()       # with transfer=table1
+    cfg = ArtifactsConfig(dataset="fashion_mnist", transfer="voc07", transfer_data_dir="/v", scale="paper").resolved()
+    assert (cfg.voc_epochs, cfg.layerwise_epochs, cfg.finetune_folds) == (80, 10, False)
