@@ -5,7 +5,9 @@ behind ``code_defaults`` (or one field each), the Table 1 ablation letter, and t
 Paper (Sec. 4.4, 5.1): Adam lr 3e-4, beta1 0.5, linear decay to 3e-6; theta = 0.5 for the Table 1 baseline (0.7
 for Tables 2-5); 400 epochs of unsupervised training on the 100k unlabelled STL-10 images, 200 epochs of transfer
 on the 5k labelled ones. Paper silent, code used: batch 128 (the code's per-GPU batch), 500 AE epochs on STL-10
-(the paper gives 80 for ImageNet only), L2 5e-5, BN decay 0.975.
+(the paper gives 80 for ImageNet only), L2 5e-5, BN decay 0.975. Transfer schedules the paper does not give:
+VOC 2007 fine-tuning 80 epochs (``voc_epochs``, as nre_tf's VOC harness), the layer-wise logistic regressions 10
+epochs of SGD at lr 0.01 (``layerwise_epochs``, ``layerwise_learning_rate``).
 
 ``code_defaults=True`` switches every value where the code differs from the paper: theta 0.7 (keep probability
 0.3), leaky-ReLU slope 0.2, tanh decoder output, no BN before the repair block, BN in fc6, mask loss weight 0.1
