@@ -408,7 +408,7 @@ def export(cfg, model, feats, head, data) -> dict:
 
 def run(config: ArtifactsConfig) -> dict:
     """Autoencoder stage -> game -> transfer (+ floors, Table 2 folds) -> Fig. 6 -> export; returns metrics."""
-    from common.run_identity import save_frozen_weights
+    from common.run_identity import read_identity, save_frozen_weights
     from common.training import start_run
     from artifacts_tf.data import load
     from artifacts_tf.config import ABLATIONS
@@ -439,7 +439,8 @@ def run(config: ArtifactsConfig) -> dict:
     t0 = time.time()
     model, final_losses = train_game(cfg, data, autoencoder, workdir)
     game_seconds = time.time() - t0
-    save_frozen_weights(workdir, TRUNK_NAME, model.discriminator.trunk)  # for --discriminator_dir (Tables 3-5)
+    if TRUNK_NAME not in ((read_identity(workdir) or {}).get("weights") or {}):  # recorded once the game is done
+        save_frozen_weights(workdir, TRUNK_NAME, model.discriminator.trunk)  # for --discriminator_dir (Tables 3-5)
     metrics = {"method": "Learning to Spot Artifacts", "dataset": cfg.dataset, "scale": cfg.scale,
                "ablation": cfg.ablation, "row": ABLATIONS[cfg.ablation][0], "seed": cfg.seed, "data": data.summary,
                "model": cfg.model_kwargs(), "encoder_kernel": cfg.encoder_kernel, "final_losses": final_losses,
