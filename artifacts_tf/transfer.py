@@ -372,6 +372,6 @@ def layerwise_accuracy(trunk, train_source, val_source, workdir, *, image_size: 
             y = np.asarray(y)
             correct += [float(np.sum(np.argmax(np.asarray(lg), -1) == y)) for lg in logits]
             n += len(y)
-    return {"accuracy": {name: 100.0 * c / n for name, c in zip(CONV_LAYERS, correct)},
+    return {"accuracy": {name: 100.0 * float(c) / n for name, c in zip(CONV_LAYERS, correct)},
             "features": layerwise_sizes(feats), "train_images": len(train_source), "val_images": n,
             "classes": num_classes}
