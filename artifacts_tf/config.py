@@ -5,7 +5,9 @@ behind ``code_defaults`` (or one field each), the Table 1 ablation letter, and t
 Paper (Sec. 4.4, 5.1): Adam lr 3e-4, beta1 0.5, linear decay to 3e-6; theta = 0.5 for the Table 1 baseline (0.7
 for Tables 2-5); 400 epochs of unsupervised training on the 100k unlabelled STL-10 images, 200 epochs of transfer
 on the 5k labelled ones. Paper silent, code used: batch 128 (the code's per-GPU batch), 500 AE epochs on STL-10
-(the paper gives 80 for ImageNet only), L2 5e-5, BN decay 0.975.
+(the paper gives 80 for ImageNet only), L2 5e-5, BN decay 0.975. Transfer schedules the paper does not give:
+VOC 2007 fine-tuning 80 epochs (``voc_epochs``, as nre_tf's VOC harness), the layer-wise logistic regressions 10
+epochs of SGD at lr 0.01 (``layerwise_epochs``, ``layerwise_learning_rate``).
 
 ``code_defaults=True`` switches every value where the code differs from the paper: theta 0.7 (keep probability
 0.3), leaky-ReLU slope 0.2, tanh decoder output, no BN before the repair block, BN in fc6, mask loss weight 0.1
@@ -21,7 +23,9 @@ from common.config import RunConfig
 from common.errors import ConfigError
 
 DATASETS = ("stl10", "image_folder", "fashion_mnist")
-TRANSFER_PROTOCOLS = ("table1", "none")
+# table1: Table 1 (+ the Table 2 fold protocol); voc07: Table 3 VOC 2007 classification fine-tuned; layerwise:
+# Tables 4-5 (conv1..conv5 frozen, pooled to ~9,200 values, one logistic regression per layer); none.
+TRANSFER_PROTOCOLS = ("table1", "voc07", "layerwise", "none")
 # (paper value, code value) of everything the two disagree on (reference notes 2.3-2.8).
 PAPER_VS_CODE: dict[str, tuple[Any, Any]] = {
     "drop_rate": (0.5, 0.7),
@@ -66,18 +70,21 @@ class ArtifactsConfig(RunConfig):
     """Everything one run needs (autoencoder stage, game, transfer); ``None`` fields come from the preset."""
 
     method: ClassVar[str] = "artifacts"
-    NOT_RESULT_FIELDS: ClassVar[tuple] = ("autoencoder_dir",)
+    NOT_RESULT_FIELDS: ClassVar[tuple] = ("autoencoder_dir", "discriminator_dir")
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         # Seconds on tiny data (tests): checks the plumbing only.
         "smoke": dict(epochs=1, batch_size=8, ae_epochs=1, pretrain_limit=16, labelled_limit=40, test_limit=40,
-                      transfer_epochs=1, history_size=16, folds=2, fold_size=20),
+                      transfer_epochs=1, history_size=16, folds=2, fold_size=20, voc_epochs=1,
+                      layerwise_epochs=1),
         # A 2-core CPU shared with other jobs (one adversarial step of batch 32 at 96x96 took 1-2 minutes there,
         # measured): a small part of the data and few steps, the paper's networks and losses unchanged.
         "quick": dict(epochs=1, batch_size=32, ae_epochs=2, pretrain_limit=512, labelled_limit=500,
-                      test_limit=1000, transfer_epochs=5, history_size=256, folds=10, fold_size=50),
+                      test_limit=1000, transfer_epochs=5, history_size=256, folds=10, fold_size=50, voc_epochs=2,
+                      layerwise_epochs=2),
         # The paper: all images, 400 epochs (code batch 128), 200 transfer epochs.
         "paper": dict(epochs=400, batch_size=128, ae_epochs=500, pretrain_limit=0, labelled_limit=0, test_limit=0,
-                      transfer_epochs=200, history_size=1280, folds=10, fold_size=0),
+                      transfer_epochs=200, history_size=1280, folds=10, fold_size=0, voc_epochs=80,
+                      layerwise_epochs=10),
     }
 
     ablation: str = "baseline"
@@ -118,6 +125,17 @@ class ArtifactsConfig(RunConfig):
     floors: bool = False
     folds: int | None = None
     fold_size: int | None = None
+    # Table 2 "conv1-conv5 finetuned": also run the fold protocol with the whole trunk trainable.
+    finetune_folds: bool = False
+    # Tables 3-5: the protocol's own data (VOC root; an image folder with train/ and val/), and optionally the
+    # finished run whose discriminator trunk to transfer instead of pre-training here (checked like
+    # autoencoder_dir; its common.run_identity.frozen_weights_id goes into discriminator_id).
+    transfer_data_dir: str | None = None
+    discriminator_dir: str | None = None
+    discriminator_id: str | None = None
+    voc_epochs: int | None = None
+    layerwise_epochs: int | None = None
+    layerwise_learning_rate: float = 0.01
     eval_batch_size: int = 100
     figures: bool = True
 
@@ -135,6 +153,15 @@ class ArtifactsConfig(RunConfig):
             raise ConfigError("--stage=autoencoder trains an autoencoder; leave out --autoencoder_dir")
         if cfg.transfer not in TRANSFER_PROTOCOLS:
             raise ConfigError(f"--transfer must be one of {', '.join(TRANSFER_PROTOCOLS)}, got {cfg.transfer!r}")
+        if cfg.transfer in ("voc07", "layerwise") and not cfg.transfer_data_dir:
+            what = "the PASCAL VOC 2007 root" if cfg.transfer == "voc07" else "an image folder with train/ and val/"
+            raise ConfigError(f"--transfer={cfg.transfer} needs --transfer_data_dir ({what})")
+        if cfg.discriminator_dir and cfg.transfer in ("table1", "none"):
+            raise ConfigError("--discriminator_dir transfers an earlier run's trunk with --transfer=voc07 or "
+                              "layerwise; Table 1 / Table 2 transfer the discriminator of the run itself")
+        if cfg.discriminator_dir and (cfg.stage != "all" or cfg.autoencoder_dir):
+            raise ConfigError("--discriminator_dir replaces the autoencoder stage and the game; leave out --stage "
+                              "and --autoencoder_dir")
         if cfg.image_size % 16 or cfg.image_size < 32:
             raise ConfigError(f"--image_size must be a multiple of 16 and >= 32, got {cfg.image_size}")
         up: dict[str, Any] = {}

@@ -10,7 +10,9 @@ preprocessing; see ``artifacts_tf.train.game_batches``), for evaluation by :func
 * ``fashion_mnist`` (the stand-in used on this machine): unlabelled = the 60k training images *without* labels,
   labelled = the training images with labels, test = the 10k test images; folds = ten seeded disjoint folds of
   ``fold_size`` labelled training images (the STL-10 folds hold 1,000 of 5,000).
-* ``image_folder``: ``<data_dir>/train/<class>/*`` (unlabelled and labelled) and ``<data_dir>/test/<class>/*``.
+* ``image_folder``: ``<data_dir>/train/<class>/*`` (unlabelled and labelled) and ``<data_dir>/test/<class>/*``
+  (``val/`` when there is no ``test/``, as in ImageNet). Read whole into memory (``common.datasets``): fine for the
+  quick-scale subsets, not for all of ImageNet (see README, "Not done here").
 
 Training augmentation (paper Sec. 5.2.1: "we randomly resize the images and extract 96x96 crops"; code, notes
 2.2): ``common.augment.artifacts_train``: a random crop covering 1/3 to all of the image with aspect 3/4..4/3,
@@ -69,8 +71,11 @@ def load(cfg) -> RunData:
         unl = lab
         folds = None
     elif cfg.dataset == "image_folder":
+        from common.paths import resolve_data_dir
+
         lab = load_images("image_folder", "train", d)
-        test = load_images("image_folder", "test", d)
+        # ImageNet / Places have val/ where other folders have test/.
+        test = load_images("image_folder", "test" if (resolve_data_dir(d) / "test").is_dir() else "val", d)
         unl = lab
         folds = None
     else:

@@ -1,16 +1,20 @@
 """Learning to Spot Artifacts end to end: autoencoder pre-training (then frozen), the damage & repair game,
-transfer (Table 1 and Table 2 protocols, with the two floors), Fig. 6 renderings and SavedModel export.
+transfer (Table 1 and Table 2 protocols, with the two floors; or Table 3 VOC 2007 / the Tables 4-5 layer-wise
+protocol), Fig. 6 renderings and SavedModel export.
 
     python -m artifacts_tf.train --dataset=fashion_mnist --scale=quick [--ablation=baseline|a|...|l]
-        [--workdir=DIR] [--export_dir=DIR] [--floors] [--autoencoder_dir=DIR]
+        [--workdir=DIR] [--export_dir=DIR] [--floors] [--autoencoder_dir=DIR] [--finetune_folds]
     python -m artifacts_tf.train --dataset=stl10 --data_dir=/data --scale=paper --code_defaults
+    python -m artifacts_tf.train --dataset=image_folder --data_dir=<imagenet> --image_size=128 --ablation=e
+        --transfer=layerwise --transfer_data_dir=<places> --discriminator_dir=<that pre-training run>
 
 Writes into ``--workdir``: ``config.json`` / ``identity.json`` (common/run_identity.py), the AE stage
 (``autoencoder.weights.h5`` recorded with its sha256 in ``identity.json``, its resumable checkpoints in
 ``autoencoder/``; unless ``--autoencoder_dir`` names an earlier run to reuse), ``log.csv`` / TensorBoard /
-``checkpoint/`` of the game (exact kill-and-resume), ``figures/fig6.png``, ``metrics.json`` (transfer accuracies,
-losses, timings). Only this module reads flags: ``main`` builds an :class:`ArtifactsConfig` and calls
-:func:`run`.
+``checkpoint/`` of the game (exact kill-and-resume), ``discriminator_trunk.weights.h5`` (C's conv layers, recorded
+like the AE, for ``--discriminator_dir``), ``layerwise/`` (the resumable layer-wise classifiers),
+``figures/fig6.png``, ``metrics.json`` (transfer accuracies, losses, timings). Only this module reads flags:
+``main`` builds an :class:`ArtifactsConfig` and calls :func:`run`.
 """
 from __future__ import annotations
 
@@ -66,7 +70,25 @@ def define_flags() -> None:
     flags.DEFINE_integer("pretrain_limit", None, "Unlabelled images for the AE and the game (0 = all).")
     flags.DEFINE_integer("labelled_limit", None, "Labelled images for transfer, class-balanced (0 = all).")
     flags.DEFINE_integer("test_limit", None, "Test images, class-balanced (0 = all).")
-    flags.DEFINE_enum("transfer", "table1", ("table1", "none"), "Transfer protocol after pre-training.")
+    flags.DEFINE_enum("transfer", "table1", ("table1", "voc07", "layerwise", "none"), "Transfer protocol after "
+                      "pre-training: table1 (Table 1: frozen conv, re-initialised fc6-fc8; plus the Table 2 fold "
+                      "protocol), voc07 (Table 3: the 227x227 AlexNet initialised from C's conv layers, fine-tuned "
+                      "on VOC 2007 classification, mAP), layerwise (Tables 4-5: conv1..conv5 frozen, pooled to "
+                      "~9,200 values, one logistic regression per layer on an image folder), none.")
+    flags.DEFINE_string("transfer_data_dir", None, "Data of --transfer=voc07 (the PASCAL VOC 2007 root, "
+                        "VOCdevkit/VOC2007) or --transfer=layerwise (an image folder with train/<class>/ and "
+                        "val/<class>/, classes may be nested: ImageNet, Places).")
+    flags.DEFINE_string("discriminator_dir", None, "--workdir of an earlier finished run whose discriminator conv "
+                        "layers to transfer with --transfer=voc07|layerwise instead of pre-training here (its config "
+                        "must match this run's pre-training flags; the weights must match their recorded sha256).")
+    flags.DEFINE_boolean("finetune_folds", False, "Table 2 'conv1-conv5 finetuned': also run the fold protocol with "
+                         "the whole trunk trainable (a linear classifier on conv5 per fold, trunk fine-tuned).")
+    flags.DEFINE_integer("voc_epochs", None, "Epochs of VOC 2007 fine-tuning for --transfer=voc07 (default: the "
+                         "--scale preset; paper silent).")
+    flags.DEFINE_integer("layerwise_epochs", None, "Epochs of the layer-wise logistic regressions for "
+                         "--transfer=layerwise (default: the --scale preset; paper silent).")
+    flags.DEFINE_float("layerwise_learning_rate", 0.01, "SGD learning rate of the layer-wise logistic regressions "
+                       "(decayed linearly to 1 %; paper silent).")
     flags.DEFINE_integer("transfer_epochs", None, "Epochs of the fully connected head (paper 200).")
     flags.DEFINE_boolean("floors", False, "Also transfer from randomly initialised conv layers and from the frozen "
                          "AE encoder (same protocol).")
@@ -81,7 +103,8 @@ _FIELDS = ("ablation", "code_defaults", "drop_rate", "lrelu_slope", "ae_output",
            "mask_loss_weight", "mask_on_real", "repair_rec_weight", "generator_loss", "transfer_conv5_bn",
            "history_size", "learning_rate", "final_learning_rate", "image_size", "augment", "ae_epochs",
            "autoencoder_dir", "stage", "pretrain_limit", "labelled_limit", "test_limit", "transfer", "transfer_epochs",
-           "floors", "folds", "fold_size", "figures")
+           "floors", "folds", "fold_size", "figures", "transfer_data_dir", "discriminator_dir", "finetune_folds",
+           "voc_epochs", "layerwise_epochs", "layerwise_learning_rate")
 
 
 def config_from_flags() -> ArtifactsConfig:
@@ -132,24 +155,45 @@ def game_batches(cfg, images, seed: int, epochs: int):
     return data, steps_per_epoch(source, cfg.batch_size, drop)
 
 
+def _check_upstream(cfg, run_dir, name: str, fields, flag: str) -> tuple[str, dict]:
+    """(frozen_weights_id of network ``name`` of the earlier run ``run_dir``, that run's config), after checking
+    that run's ``fields`` equal ``cfg``'s (one-line ConfigError otherwise)."""
+    from common.run_identity import frozen_weights_id, read_identity
+
+    weights_id = frozen_weights_id(run_dir, name)
+    upstream = read_identity(run_dir)["config"]
+    bad = [f"{k}: this run {getattr(cfg, k)!r}, that run {upstream.get(k, '<unset>')!r}" for k in fields
+           if upstream.get(k, "<unset>") != getattr(cfg, k)]
+    if bad:
+        raise ConfigError(f"the run in {run_dir} trained another {name.replace('_', ' ')} ({', '.join(bad)}); "
+                          f"pass the --workdir of a matching run as --{flag}")
+    return weights_id, upstream
+
+
 def check_autoencoder_run(cfg, ae_dir) -> str:
     """The id (:func:`common.run_identity.frozen_weights_id`) of the autoencoder of the earlier run ``ae_dir``,
     after checking that run trained the same autoencoder as ``cfg`` would (one-line ConfigError otherwise)."""
-    from common.run_identity import frozen_weights_id, read_identity
-
-    ae_id = frozen_weights_id(ae_dir, AE_NAME)
-    upstream = read_identity(ae_dir)["config"]
-    bad = [f"{k}: this run {getattr(cfg, k)!r}, that run {upstream.get(k, '<unset>')!r}" for k in AE_FIELDS
-           if upstream.get(k, "<unset>") != getattr(cfg, k)]
-    if bad:
-        raise ConfigError(f"the run in {ae_dir} trained another autoencoder ({', '.join(bad)}); pass the --workdir "
-                          f"of a matching run as --autoencoder_dir")
+    ae_id, upstream = _check_upstream(cfg, ae_dir, AE_NAME, AE_FIELDS, "autoencoder_dir")
     kernel = ArtifactsConfig(ablation=upstream.get("ablation", "baseline")).encoder_kernel
     if kernel != cfg.encoder_kernel:
         raise ConfigError(f"the run in {ae_dir} trained a {kernel}x{kernel}-encoder autoencoder, ablation "
                           f"{cfg.ablation} needs {cfg.encoder_kernel}x{cfg.encoder_kernel}; pass another "
                           f"--autoencoder_dir")
     return ae_id
+
+
+# The discriminator's conv layers (conv1..conv5, ``networks.build_alexnet_trunk``), saved by every finished game
+# as a frozen network of its run, transferred by later runs with --discriminator_dir (Tables 3-5).
+TRUNK_NAME = "discriminator_trunk"
+# Config fields of an earlier run that must equal this run's for its discriminator trunk to be transferred.
+DISC_FIELDS = AE_FIELDS + ("ablation", "code_defaults", "drop_rate", "epochs", "batch_size", "learning_rate",
+                           "final_learning_rate", "history_size")
+
+
+def check_discriminator_run(cfg, disc_dir) -> str:
+    """The id of the discriminator trunk of the earlier run ``disc_dir``, after checking that run's pre-training
+    is the one ``cfg`` describes."""
+    return _check_upstream(cfg, disc_dir, TRUNK_NAME, DISC_FIELDS, "discriminator_dir")[0]
 
 
 def pretrain_autoencoder(cfg, data, workdir: Path):
@@ -215,7 +259,8 @@ def train_game(cfg, data, autoencoder, workdir: Path):
 # --------------------------------------------------------------------------------------- transfer
 def transfer_table1(cfg, data, model, autoencoder) -> dict:
     """Table 1 protocol (Sec. 5.1) for the discriminator and, with ``cfg.floors``, the two floors; also the
-    Table 2 fold protocol on the discriminator's frozen conv5."""
+    Table 2 fold protocol on the discriminator's frozen conv5 (and, with ``cfg.finetune_folds``, with the whole
+    trunk fine-tuned)."""
     from artifacts_tf import transfer as tr
     from artifacts_tf.networks import build_alexnet_trunk, transfer_features
 
@@ -230,6 +275,13 @@ def transfer_table1(cfg, data, model, autoencoder) -> dict:
         if folds and data.folds:
             out["folds_linear_conv5"] = tr.fold_linear_accuracy(f_tr, data.labelled_y, f_te, data.test_y,
                                                                 data.folds, seed=cfg.seed)
+            if cfg.finetune_folds:
+                out["folds_finetuned"] = tr.fold_finetune_accuracy(
+                    feature_model, data.labelled_x, data.labelled_y, data.test_x, data.test_y, data.folds, n_cls,
+                    image_size=cfg.image_size, epochs=cfg.transfer_epochs, batch_size=cfg.batch_size,
+                    learning_rate=cfg.transfer_learning_rate, augment=cfg.augment, seed=cfg.seed + 6)
+                print(f"Table 2 {name} conv1-conv5 finetuned: {out['folds_finetuned']['mean']:.2f}% "
+                      f"(SD {out['folds_finetuned']['sd']:.2f})", flush=True)
         print(f"transfer {name}: {acc:.2f}% test accuracy", flush=True)
         return out, head
 
@@ -247,6 +299,55 @@ def transfer_table1(cfg, data, model, autoencoder) -> dict:
             res["autoencoder_encoder"] = evaluate("frozen AE encoder (floor)", enc, False)[0]
     res["seconds"] = time.time() - t0
     return res, feats, head
+
+
+def transfer_protocol(cfg, trunk, workdir: Path) -> dict:
+    """Table 3 (``voc07``) or Tables 4-5 (``layerwise``) on the conv layers of ``trunk`` (a discriminator trunk;
+    BN after conv5 removed, paper Sec. 4.4), with the data of ``cfg.transfer_data_dir``. ``labelled_limit`` /
+    ``test_limit`` cut the protocol's training / evaluation images (VOC: the first images of each split;
+    image folders: seeded class-balanced subsets)."""
+    from artifacts_tf import transfer as tr
+    from artifacts_tf.networks import IMAGENET_TRANSFER_SIZE
+
+    t0 = time.time()
+    if cfg.transfer == "voc07":
+        m = tr.voc07_map(trunk, cfg.transfer_data_dir, epochs=cfg.voc_epochs, batch_size=cfg.batch_size,
+                         seed=cfg.seed, limit=cfg.labelled_limit or None)
+        out = {"voc07_classification_map": m}
+        print(f"Table 3 VOC 2007 classification (fine-tuned): {m:.2f}% mAP", flush=True)
+    elif cfg.transfer == "layerwise":
+        from common.streaming import image_folder_source
+
+        root = cfg.transfer_data_dir
+        train = tr.balanced_subset(image_folder_source(root, "train", nested=True), cfg.labelled_limit, cfg.seed + 303)
+        val = tr.balanced_subset(image_folder_source(root, "val", nested=True), cfg.test_limit, cfg.seed + 304)
+        out = tr.layerwise_accuracy(tr.imagenet_trunk_from(trunk), train, val, workdir / "layerwise",
+                                    image_size=IMAGENET_TRANSFER_SIZE, epochs=cfg.layerwise_epochs,
+                                    batch_size=cfg.batch_size, learning_rate=cfg.layerwise_learning_rate,
+                                    seed=cfg.seed, resume=cfg.resume)
+        print("layer-wise top-1 (%): " + ", ".join(f"{k} {v:.2f}" for k, v in out["accuracy"].items()), flush=True)
+    else:
+        raise ValueError(f"transfer_protocol: {cfg.transfer!r} is not voc07 or layerwise")
+    out["seconds"] = time.time() - t0
+    return out
+
+
+def transfer_earlier_run(cfg, workdir: Path, t_start: float) -> dict:
+    """``--discriminator_dir``: no autoencoder stage and no game; the conv layers of that run's discriminator
+    (checked by :func:`common.run_identity.load_frozen_weights`) through :func:`transfer_protocol`."""
+    from artifacts_tf.networks import build_alexnet_trunk
+    from common.run_identity import load_frozen_weights
+
+    trunk = build_alexnet_trunk(cfg.image_size)
+    load_frozen_weights(cfg.discriminator_dir, trunk, TRUNK_NAME, expected={"method": cfg.method})
+    print(f"transfer: the discriminator conv layers of {cfg.discriminator_dir} ({cfg.discriminator_id})", flush=True)
+    metrics = {"method": "Learning to Spot Artifacts (transfer)", "dataset": cfg.dataset, "scale": cfg.scale,
+               "protocol": cfg.transfer, "transfer_data_dir": cfg.transfer_data_dir,
+               "discriminator_dir": cfg.discriminator_dir, "discriminator_id": cfg.discriminator_id,
+               "transfer": transfer_protocol(cfg, trunk, workdir)}
+    metrics["wall_seconds"] = time.time() - t_start
+    write_metrics(metrics, workdir)
+    return metrics
 
 
 # ------------------------------------------------------------------------------------------- figure
@@ -307,6 +408,7 @@ def export(cfg, model, feats, head, data) -> dict:
 
 def run(config: ArtifactsConfig) -> dict:
     """Autoencoder stage -> game -> transfer (+ floors, Table 2 folds) -> Fig. 6 -> export; returns metrics."""
+    from common.run_identity import read_identity, save_frozen_weights
     from common.training import start_run
     from artifacts_tf.data import load
     from artifacts_tf.config import ABLATIONS
@@ -315,7 +417,12 @@ def run(config: ArtifactsConfig) -> dict:
     if config.autoencoder_dir:  # the upstream run's identity is part of this one's (changes when it is retrained)
         config = dataclasses.replace(config, autoencoder_id=check_autoencoder_run(config.resolved(),
                                                                                   config.autoencoder_dir))
+    if config.discriminator_dir:
+        config = dataclasses.replace(config, discriminator_id=check_discriminator_run(config.resolved(),
+                                                                                      config.discriminator_dir))
     cfg, workdir = start_run(config)
+    if cfg.discriminator_dir:
+        return transfer_earlier_run(cfg, workdir, t_start)
     data = load(cfg)
     print(f"Spot Artifacts {cfg.dataset} scale {cfg.scale} ablation {cfg.ablation}: {data.summary}; "
           f"{cfg.epochs} epochs of batch {cfg.batch_size}; workdir {workdir}", flush=True)
@@ -332,6 +439,8 @@ def run(config: ArtifactsConfig) -> dict:
     t0 = time.time()
     model, final_losses = train_game(cfg, data, autoencoder, workdir)
     game_seconds = time.time() - t0
+    if TRUNK_NAME not in ((read_identity(workdir) or {}).get("weights") or {}):  # recorded once the game is done
+        save_frozen_weights(workdir, TRUNK_NAME, model.discriminator.trunk)  # for --discriminator_dir (Tables 3-5)
     metrics = {"method": "Learning to Spot Artifacts", "dataset": cfg.dataset, "scale": cfg.scale,
                "ablation": cfg.ablation, "row": ABLATIONS[cfg.ablation][0], "seed": cfg.seed, "data": data.summary,
                "model": cfg.model_kwargs(), "encoder_kernel": cfg.encoder_kernel, "final_losses": final_losses,
@@ -340,6 +449,8 @@ def run(config: ArtifactsConfig) -> dict:
     feats = head = None
     if cfg.transfer == "table1":
         metrics["transfer"], feats, head = transfer_table1(cfg, data, model, autoencoder)
+    elif cfg.transfer in ("voc07", "layerwise"):
+        metrics["transfer"] = transfer_protocol(cfg, model.discriminator.trunk, workdir)
     if cfg.figures:
         metrics["figure"] = str(save_fig6(model, data, workdir / "figures" / "fig6.png",
                                           f"{ABLATIONS[cfg.ablation][0]} ({cfg.dataset}, {cfg.scale})"))
@@ -347,7 +458,7 @@ def run(config: ArtifactsConfig) -> dict:
         metrics["export"] = export(cfg, model, feats, head, data)
     metrics["wall_seconds"] = time.time() - t_start
     write_metrics(metrics, workdir)
-    if "transfer" in metrics:
+    if cfg.transfer == "table1":
         print(f"results ({workdir / 'metrics.json'}): " + ", ".join(
             f"{k} {v['accuracy']:.2f}%" for k, v in metrics["transfer"].items() if isinstance(v, dict)), flush=True)
     return metrics
