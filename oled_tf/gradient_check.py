@@ -7,7 +7,8 @@ T in float64 (the reference), and compares them:
 
 * ``nonzero``: fraction of the B x H x W entries of dObjective/dA that are not exactly 0;
 * ``sign_agreement``: fraction of the entries with a non-zero float64 gradient whose float32 sign is the same
-  (0 counts as disagreement: that pixel gets no signal).
+  (0 counts as disagreement: that pixel gets no signal); ``sign_agreement_where_nonzero``: the same among the
+  entries where both are non-zero (0.5 = a coin flip).
 
 Measure on real images (numbers in oled_tf/README.md)::
 
@@ -76,10 +77,11 @@ def activation_gradient(model, x) -> tuple[np.ndarray, np.ndarray]:
 
 def agreement(g: np.ndarray, reference: np.ndarray) -> dict:
     """Non-zero fractions of ``g`` and ``reference`` and the sign agreement of ``g`` with ``reference``."""
-    ref_nz = reference != 0
+    ref_nz, both = reference != 0, (reference != 0) & (g != 0)
+    same = np.sign(g) == np.sign(reference)
     return {"nonzero": float(np.mean(g != 0)), "nonzero_float64": float(np.mean(ref_nz)),
-            "sign_agreement": float(np.mean(np.sign(g[ref_nz]) == np.sign(reference[ref_nz])))
-            if ref_nz.any() else float("nan")}
+            "sign_agreement": float(np.mean(same[ref_nz])) if ref_nz.any() else float("nan"),
+            "sign_agreement_where_nonzero": float(np.mean(same[both])) if both.any() else float("nan")}
 
 
 def measure(model, x, gradients=MASK_GRADIENTS) -> dict:
