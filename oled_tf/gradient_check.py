@@ -119,8 +119,11 @@ def main(argv=None) -> int:
         if args.workdir:
             from common.run_identity import load_frozen_weights
 
+            import dataclasses
+
+            names = {f.name for f in dataclasses.fields(OLEDConfig)}
             cfg = OLEDConfig(**{k: v for k, v in json.loads((Path(args.workdir) / "config.json").read_text()).items()
-                                if k in OLEDConfig.__dataclass_fields__})
+                                if k in names})
         else:
             cfg = OLEDConfig(dataset=args.dataset, data_dir=args.data_dir, normal_class=args.normal_class,
                              scale="quick", seed=args.seed, workdir="/tmp/unused").resolved()
