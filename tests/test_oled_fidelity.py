@@ -167,8 +167,9 @@ def test_collapse_report_and_validation_curves(tmp_path, caplog):
     x = rng.uniform(-1, 1, (50, 28, 28, 1))
     assert ev.output_variation(x, x) == pytest.approx(1.0)
     assert ev.output_variation(x, np.broadcast_to(x.mean(0), x.shape)) < 1e-9
+    variations = (0.8, 0.3, 0.02)
     history = [{"epoch": e, **{f"val_auroc_{k}": 0.9 - 0.1 * e for k in ev.SCORES}, "r_output_variation": v,
-                "l_rec": 0.5 / (e + 1), "l_mask": 0.6 / (e + 1), "l_cont": 0.05} for e, v in enumerate((0.8, 0.3, 0.02))]
+                "l_rec": 0.5 / (e + 1), "l_mask": 0.6 / (e + 1), "l_cont": 0.05} for e, v in enumerate(variations)]
     with caplog.at_level("WARNING"):
         health = ev.training_health(history, tmp_path / "curves.png", "t", [0])
     assert health["collapse_warning"] and health["collapsed_epochs"] == [2]
@@ -176,3 +177,15 @@ def test_collapse_report_and_validation_curves(tmp_path, caplog):
     assert (tmp_path / "curves.png").stat().st_size > 5000
     json.dumps(health)
     assert not ev.training_health(history[:2])["collapse_warning"]
+
+
+def test_gradient_agreement_counts_zeros_and_signs():
+    """oled_tf.gradient_check.agreement, which the README's float32-vs-float64 table is made of."""
+    from oled_tf.gradient_check import agreement
+
+    ref = np.array([1.0, -2.0, 3.0, 0.0, -1.0])
+    got = np.array([1.0, 2.0, 0.0, 0.0, -1e-9])
+    a = agreement(got, ref)
+    assert a["nonzero"] == pytest.approx(0.6) and a["nonzero_float64"] == pytest.approx(0.8)
+    assert a["sign_agreement"] == pytest.approx(0.5)             # 2 of the 4 non-zero reference entries
+    assert a["sign_agreement_where_nonzero"] == pytest.approx(2 / 3)
