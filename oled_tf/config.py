@@ -6,7 +6,12 @@ selection on 150 inliers + 150 outliers from the training data. Where the paper 
 used (reference notes 4.1): batch 1024 (MNIST-like, UCSD) / 256 (CIFAR-10), MM updated on every 3rd (MNIST-like,
 UCSD) / 4th (CIFAR-10) epoch. ``code_defaults=True`` switches to everything the code did differently from the
 paper: gamma 12.5 / 30 / 50 (MNIST / CIFAR-10 / UCSD), MM's CIFAR-10 loss without the context term, the TFP
-"lower" percentile of the threshold unit, and 400 epochs at ``--scale=paper``.
+"lower" percentile of the threshold unit, the authors' networks (``architecture="code"``: MG with BN only in its
+second block, R's decoder without BN and clip, three UCSD output channels; oled_tf/networks.py) and 400 epochs at
+``--scale=paper``.
+
+``mask_gradient`` other than "faithful" is beyond the paper (a surrogate gradient through the threshold unit,
+``oled_tf.networks.ThresholdUnit``); ``--code_defaults`` leaves it faithful.
 """
 from __future__ import annotations
 
@@ -16,6 +21,11 @@ from typing import Any, ClassVar
 from common.config import RunConfig
 from common.errors import ConfigError, check_non_negative, check_positive
 
+# How MG's gradient passes the threshold unit: "faithful" = Eq. 2 as written (the paper and the code); the other
+# two are beyond the paper (oled_tf.networks.ThresholdUnit, oled_tf/README.md).
+MASK_GRADIENTS = ("faithful", "straight_through", "smooth")
+# "paper": the block structure of Sections 3.3 / 3.4.1; "code": the authors' networks (--code_defaults).
+ARCHITECTURES = ("paper", "code")
 DATASETS = ("mnist", "mnist5k", "fashion_mnist", "cifar10", "image_folder", "ucsd")
 PROTOCOLS = ("auto", "memae", "ocgan", "one_vs_rest")
 
@@ -31,6 +41,33 @@ PAPER_GAMMA = 50.0
 N_CLASSES = {"mnist": 10, "mnist5k": 10, "fashion_mnist": 10, "cifar10": 10}
 # mnist5k's MemAE split leaves 183 training images per class, fewer than the quick preset's 600: more epochs.
 QUICK_EPOCHS = {"mnist5k": 15}
+
+
+def image_folder_channels(root) -> int | None:
+    """1 when every image of an image folder (``<root>/<class>/*`` or ``<root>/{train,test}/<class>/*``) is gray,
+    3 when one is not (as ``common.datasets.load_images`` decides, from the file headers only), None when the
+    folder holds no images (``oled_tf.data`` then stops with the error that names the layout)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from common.data_images import IMAGE_EXTENSIONS, list_class_folders
+
+    if not root or not Path(root).is_dir():
+        return None
+    root = Path(root)
+    bases = [root / "train", root / "test"] if (root / "train").is_dir() and (root / "test").is_dir() else [root]
+    files = [f for b in bases for fs in list_class_folders(b, IMAGE_EXTENSIONS)[1] for f in fs]
+    if not files:
+        return None
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                if im.mode not in ("1", "L", "LA"):
+                    return 3
+        except OSError:
+            return None  # unreadable: data.py reports the file
+    return 1
 
 
 def input_kind(dataset: str, channels: int | None = None) -> str:
@@ -73,6 +110,12 @@ class OLEDConfig(RunConfig):
     threshold_eps: float = 1e-12
     threshold_mode: str | None = None
     code_defaults: bool = False
+    # Networks: "paper" (Sections 3.3, 3.4.1) or "code" (the authors' scripts); None = code with code_defaults.
+    architecture: str | None = None
+    # Backward pass of the threshold unit: "faithful" (Eq. 2, default) or beyond the paper "straight_through" /
+    # "smooth" with a sigmoid surrogate of width mask_temperature x std(A) (oled_tf.networks.ThresholdUnit).
+    mask_gradient: str = "faithful"
+    mask_temperature: float = 0.5
     learning_rate: float = 5e-4
     beta_1: float = 0.5
     beta_2: float = 0.9
@@ -112,9 +155,17 @@ class OLEDConfig(RunConfig):
             raise ConfigError(f"--t must be a percentage in (0, 100), got {cfg.t}")
         if cfg.threshold_eps <= 0:
             raise ConfigError(f"--threshold_eps must be > 0, got {cfg.threshold_eps}")
-        # image_folder: the kind depends on the images; resolved in data.py, mnist-like defaults are identical.
-        kind = input_kind(cfg.dataset, 3 if cfg.dataset == "image_folder" else None)
+        if cfg.mask_gradient not in MASK_GRADIENTS:
+            raise ConfigError(f"--mask_gradient must be one of {', '.join(MASK_GRADIENTS)}, got {cfg.mask_gradient!r}")
+        if not cfg.mask_temperature > 0:
+            raise ConfigError(f"--mask_temperature must be > 0, got {cfg.mask_temperature}")
+        if cfg.architecture is not None and cfg.architecture not in ARCHITECTURES:
+            raise ConfigError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, got {cfg.architecture!r}")
+        # image_folder: the kind (network, batch size, MM schedule) follows the images' channels, as in data.py.
+        kind = input_kind(cfg.dataset, image_folder_channels(cfg.data_dir) if cfg.dataset == "image_folder" else None)
         up: dict[str, Any] = {}
+        if cfg.architecture is None:
+            up["architecture"] = "code" if cfg.code_defaults else "paper"
         if cfg.gamma is None:
             up["gamma"] = CODE_GAMMA[kind] if cfg.code_defaults else PAPER_GAMMA
         if cfg.mm_uses_context is None:

@@ -178,7 +178,11 @@ class ModelSelection(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.recalibration_x is not None:
             self.model.recalibrate_batch_norm(self.recalibration_x)
-        norm = normalise(raw_scores(self.model, self.val_x, self.batch_size, ucsd_smask_bug=self.bug))
+        out = model_outputs(self.model, self.val_x, self.batch_size, RAW_SCORES + ("reconstruction",))
+        if self.bug:
+            out["s_mask"] = out["s_rec"].copy()
+        variation = output_variation(self.val_x, out["reconstruction"])
+        norm = normalise(out)
         aucs = image_aurocs(self.val_y, norm)
         improved = [k for k in SCORES if aucs[k] > self.best[k]]
         if improved:
@@ -190,7 +194,9 @@ class ModelSelection(keras.callbacks.Callback):
         for p in self.dir.glob("epoch_*.npz"):
             if p.name not in keep:
                 p.unlink()
-        self.history.append({"epoch": epoch, **{f"val_auroc_{k}": aucs[k] for k in SCORES}})
+        self.history.append({"epoch": epoch, **{f"val_auroc_{k}": aucs[k] for k in SCORES},
+                             "r_output_variation": variation,
+                             **{k: float(v) for k, v in (logs or {}).items() if k in LOSS_KEYS}})
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"best": self.best, "best_epoch": self.best_epoch, "history": self.history},
                                   indent=2))
@@ -198,7 +204,91 @@ class ModelSelection(keras.callbacks.Callback):
         if logs is not None:
             logs.update({f"val_auroc_{k}": aucs[k] for k in SCORES})
         print(f"  validation AUROC epoch {epoch + 1}: " + ", ".join(f"{k} {aucs[k]:.4f}" for k in SCORES)
-              + (f" (new best: {', '.join(improved)})" if improved else ""), flush=True)
+              + (f" (new best: {', '.join(improved)})" if improved else "")
+              + f"; R(x) variation {variation:.3f}", flush=True)
+        if variation < COLLAPSE_RATIO:
+            log.warning("epoch %d: the reconstructor's outputs hardly vary with the input (std of R(x) over the "
+                        "validation images = %.3f x that of the images, < %.2f): R has collapsed to a near-constant "
+                        "output", epoch + 1, variation, COLLAPSE_RATIO)
+
+
+# ------------------------------------------------------------------------------------ training health, curves
+# R(x) whose per-pixel spread over a set of images is below this fraction of the images' own spread is reported as
+# collapsed (a healthy auto-encoder reproduces most of the spread; a constant output has none).
+COLLAPSE_RATIO = 0.1
+LOSS_KEYS = ("l_rec", "l_mask", "l_cont", "r_loss", "mm_objective")
+
+
+def output_variation(x: np.ndarray, reconstructions: np.ndarray) -> float:
+    """How much R's outputs vary with the input: the per-pixel standard deviation over the set of images of R(x),
+    averaged over pixels, divided by the same for x. ~1 for a good reconstructor, ~0 for a constant output."""
+    x, r = np.asarray(x, np.float64), np.asarray(reconstructions, np.float64)
+    if r.shape[-1] != x.shape[-1]:  # the code's 3-channel UCSD output for gray patches
+        r = r.mean(axis=-1, keepdims=True)
+    return float(np.mean(np.std(r, axis=0)) / max(float(np.mean(np.std(x, axis=0))), 1e-12))
+
+
+def training_health(history: list[dict], fig_path: Path | None = None, title: str = "",
+                    mask_epochs: list[int] | None = None) -> dict:
+    """Summary of a run's per-epoch validation history (``ModelSelection.history``) for ``metrics.json``, and the
+    validation-curves PNG: AUROC of every score, the training losses and R's output variation per epoch.
+
+    ``collapse_warning`` is True when R's output variation fell below :data:`COLLAPSE_RATIO` at some epoch (the
+    epochs are listed); a warning is logged."""
+    if not history:
+        return {}
+    var = [h.get("r_output_variation") for h in history]
+    collapsed = [h["epoch"] for h, v in zip(history, var) if v is not None and v < COLLAPSE_RATIO]
+    out = {"r_output_variation": var, "collapse_warning": bool(collapsed), "collapsed_epochs": collapsed,
+           "val_auroc_per_epoch": {k: [h[f"val_auroc_{k}"] for h in history] for k in SCORES}}
+    if collapsed:
+        log.warning("COLLAPSE: the reconstructor's outputs hardly vary with the input at epoch(s) %s (R(x) variation "
+                    "< %.2f of the images'); see the validation curves", ", ".join(str(e + 1) for e in collapsed),
+                    COLLAPSE_RATIO)
+    if fig_path is not None:
+        out["curves_figure"] = str(save_validation_curves(history, fig_path, title, mask_epochs))
+    return out
+
+
+def save_validation_curves(history: list[dict], path: Path, title: str = "",
+                           mask_epochs: list[int] | None = None) -> Path:
+    """Per-epoch validation AUROC of every score, training losses and R(x) variation, one PNG (epochs from 1;
+    shaded: epochs on which MM was trained)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] + 1 for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for ax in axes:
+        for e in mask_epochs or ():
+            ax.axvspan(e + 0.5, e + 1.5, color="0.9", lw=0)
+        ax.set_xlabel("epoch")
+    for k in SCORES:
+        axes[0].plot(epochs, [h[f"val_auroc_{k}"] for h in history], marker="o", ms=3, label=k)
+    axes[0].set_ylabel("validation AUROC")
+    axes[0].legend(fontsize=7)
+    for k in LOSS_KEYS[:3]:
+        if all(k in h for h in history):
+            axes[1].plot(epochs, [h[k] for h in history], marker="o", ms=3, label=k)
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("training loss (epoch mean)")
+    axes[1].legend(fontsize=7)
+    var = [h.get("r_output_variation", np.nan) for h in history]
+    axes[2].plot(epochs, var, marker="o", ms=3, color="k")
+    axes[2].axhline(COLLAPSE_RATIO, color="r", ls="--", lw=1, label=f"collapse threshold {COLLAPSE_RATIO}")
+    axes[2].set_ylim(0, max(1.1, np.nanmax(var) * 1.05 if np.isfinite(np.nanmax(var)) else 1.1))
+    axes[2].set_ylabel("std R(x) / std x (validation)")
+    axes[2].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 # ---------------------------------------------------------------------------------------------------- figures

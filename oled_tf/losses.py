@@ -16,7 +16,8 @@ from keras import ops
 
 
 def _f32(v):
-    return ops.cast(v, "float32")
+    """float32 (also under mixed precision); float64 stays float64 (the float64 gradient reference)."""
+    return v if str(getattr(v, "dtype", "")).endswith("float64") else ops.cast(v, "float32")
 
 
 def mask_loss(x, x_hat_m):

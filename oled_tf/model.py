@@ -42,16 +42,21 @@ class OLED(MultiPlayerModel):
 
     def __init__(self, kind: str = "mnist", t: float = 87.5, gamma: float = 50.0, lambda_rec: float = 1.0,
                  threshold_eps: float = 1e-12, threshold_mode: str = "paper", mm_uses_context: bool = True,
-                 mask_kind: str = "learned", random_mask_size: int = 10, seed: int = 17, **kwargs):
+                 mask_kind: str = "learned", random_mask_size: int = 10, seed: int = 17,
+                 mask_gradient: str = "faithful", mask_temperature: float = 0.5, architecture: str = "paper",
+                 **kwargs):
         super().__init__(metric_names=LOGGED, **kwargs)
         if mask_kind not in ("learned", "random"):
             raise ValueError(f"mask_kind must be 'learned' or 'random', got {mask_kind!r}")
         self.kind, self.t, self.gamma, self.lambda_rec = kind, float(t), float(gamma), float(lambda_rec)
         self.mm_uses_context, self.mask_kind, self.random_mask_size = bool(mm_uses_context), mask_kind, int(random_mask_size)
         self.input_shape_ = INPUT_SHAPES[kind]
-        self.reconstructor = build_reconstructor(kind, seed)
-        self.mask_generator = build_mask_generator(kind, seed)
-        self.threshold_unit = ThresholdUnit(t, threshold_eps, threshold_mode, name="threshold_unit")
+        self.architecture = architecture  # "paper" or "code" (the authors' networks, oled_tf/networks.py)
+        self.reconstructor = build_reconstructor(kind, seed, architecture)
+        self.mask_generator = build_mask_generator(kind, seed, architecture)
+        # mask_gradient: "faithful" (Eq. 2) or a beyond-paper surrogate gradient (networks.ThresholdUnit).
+        self.threshold_unit = ThresholdUnit(t, threshold_eps, threshold_mode, gradient=mask_gradient,
+                                            temperature=mask_temperature, name="threshold_unit")
         self.seed_generator = keras.random.SeedGenerator(seed, name="random_mask_seed")
         # Min / max of the raw scores over the evaluation set (Section 3.6), used by normalised_scores().
         self.score_min = keras.Variable([0.0, 0.0, 0.0], trainable=False, dtype="float32", name="score_min")
@@ -86,6 +91,10 @@ class OLED(MultiPlayerModel):
     def forward(self, x, training: bool = False) -> dict:
         """One pass of both players: reconstruction of x and of the masked image x_m = x * MM(x) (Eq. 3)."""
         mask, activation = self.make_mask(x, training=training)
+        return self.reconstruct(x, mask, activation, training=training)
+
+    def reconstruct(self, x, mask, activation, training: bool = False) -> dict:
+        """R's part of :meth:`forward` for a given mask (also used to differentiate w.r.t. the activation map)."""
         # Masked pixels take 0, the midpoint of [-1, 1] (Section 3.4.3); a 1-channel mask covers every channel.
         x_m = keras.ops.cast(x, mask.dtype) * mask
         x_hat = self.reconstructor(x, training=training)

@@ -20,6 +20,11 @@ Where this port follows the paper rather than the code (documented in oled_tf/RE
   our reading).
 * The UCSD decoder outputs one channel for one-channel patches (the code outputs three channels and compares
   them with the gray input by broadcasting, a quirk listed in the notes 4.5.4).
+* R's decoder has BN in every block (paper 3.3: "batch normalization are used in each convolutional block");
+  the code's decoders have none (``use_bn=False`` in every decoder block of the three scripts).
+
+``architecture="code"`` (``--code_defaults``) builds the authors' networks instead: MG with BN only in its
+second block, a decoder without BN and without the clip, three output channels on UCSD.
 
 Leaky-ReLU slopes as coded: 0.2 in R, 0.3 (the TF 2.3 Keras default, written out here) in MG.
 Initialisers as coded: GlorotNormal(seed) for convolutions on MNIST and CIFAR, GlorotUniform on UCSD, Keras
@@ -29,6 +34,8 @@ from __future__ import annotations
 
 import keras
 from keras import layers
+
+from oled_tf.config import ARCHITECTURES, MASK_GRADIENTS
 
 INPUT_SHAPES = {"mnist": (28, 28, 1), "cifar": (32, 32, 3), "ucsd": (30, 30, 1)}
 LATENT_DIMS = {"mnist": 64, "cifar": 256, "ucsd": 128}
@@ -47,9 +54,20 @@ class Clip(layers.Layer):
         return input_shape
 
 
+def output_dtype() -> str:
+    """Dtype of the networks' outputs and of T: float32 (also under mixed precision), float64 when the global
+    Keras dtype policy is float64 (the float64 reference of the gradient checks)."""
+    return "float64" if keras.config.dtype_policy().name == "float64" else "float32"
+
+
 def _check_kind(kind: str) -> None:
     if kind not in INPUT_SHAPES:
         raise ValueError(f"unknown OLED input kind {kind!r}; expected one of {sorted(INPUT_SHAPES)}")
+
+
+def _check_architecture(architecture: str) -> None:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown OLED architecture {architecture!r}; expected one of {ARCHITECTURES}")
 
 
 def _init(kind: str, seed: int):
@@ -83,13 +101,14 @@ class _Blocks:
             h = layers.BatchNormalization(name=name + "_bn")(h)
         return self._act(h, act, slope, name)
 
-    def up(self, h, filters: int, factor: int = 2, act: str = "lrelu", slope: float = R_SLOPE):
+    def up(self, h, filters: int, factor: int = 2, act: str = "lrelu", slope: float = R_SLOPE, bn: bool = True):
         name = self._name("up")
         h = layers.Conv2D(filters, 5, strides=1, padding="same", kernel_initializer=_init(self.kind, self.seed + self.n),
                           name=name)(h)
         if factor > 1:
             h = layers.UpSampling2D(factor, interpolation="nearest", name=name + "_upsample")(h)
-        h = layers.BatchNormalization(name=name + "_bn")(h)
+        if bn:
+            h = layers.BatchNormalization(name=name + "_bn")(h)
         return self._act(h, act, slope, name)
 
 
@@ -116,72 +135,85 @@ def build_encoder(kind: str, seed: int = 17) -> keras.Model:
     return keras.Model(x, z, name=f"encoder_{kind}")
 
 
-def build_decoder(kind: str, seed: int = 17) -> keras.Model:
-    """Decoder of R: Dense, reshape, conv/up blocks, last conv with LeakyReLU(0.2), clipped to [-1, 1]."""
+def build_decoder(kind: str, seed: int = 17, architecture: str = "paper") -> keras.Model:
+    """Decoder of R: Dense, reshape, conv/up blocks, last conv with LeakyReLU(0.2), clipped to [-1, 1].
+
+    ``architecture="code"``: the authors' decoder, every block without BN (``use_bn=False`` in all three
+    scripts), no clip, and three output channels on UCSD (compared with the gray patch by broadcasting)."""
     _check_kind(kind)
+    _check_architecture(architecture)
+    paper = architecture == "paper"
     z = keras.Input((LATENT_DIMS[kind],), name="latent")
     b = _Blocks("dec", kind, seed + 100)
-    channels = INPUT_SHAPES[kind][-1]
+    channels = INPUT_SHAPES[kind][-1] if paper or kind != "ucsd" else 3
     if kind == "mnist":
         h = layers.Dense(7 * 7 * 128, name="dec_dense")(z)
         h = layers.Reshape((7, 7, 128), name="dec_reshape")(h)
-        h = b.up(h, 128, 2)       # 14
-        h = b.up(h, 96, 2)        # 28
-        h = b.up(h, 64, 1)
+        h = b.up(h, 128, 2, bn=paper)       # 14
+        h = b.up(h, 96, 2, bn=paper)        # 28
+        h = b.up(h, 64, 1, bn=paper)
     elif kind == "cifar":
         h = layers.Dense(4 * 4 * 128, name="dec_dense")(z)
         h = layers.Reshape((4, 4, 128), name="dec_reshape")(h)
-        h = b.up(h, 768, 2)       # 8
-        h = b.up(h, 512, 2)       # 16
-        h = b.up(h, 256, 2)       # 32
-        h = b.conv(h, 128, 1)
+        h = b.up(h, 768, 2, bn=paper)       # 8
+        h = b.up(h, 512, 2, bn=paper)       # 16
+        h = b.up(h, 256, 2, bn=paper)       # 32
+        h = b.conv(h, 128, 1, bn=paper)
     else:  # ucsd
         h = layers.Dense(15 * 15 * 32, name="dec_dense")(z)
         h = layers.Reshape((15, 15, 32), name="dec_reshape")(h)
-        h = b.conv(h, 256, 1)
-        h = b.up(h, 128, 2)       # 30
-        h = b.conv(h, 64, 1)
-    # Last convolution: no BN, LeakyReLU(0.2) as coded, then the paper's clip to [-1, 1].
+        h = b.conv(h, 256, 1, bn=paper)
+        h = b.up(h, 128, 2, bn=paper)       # 30
+        h = b.conv(h, 64, 1, bn=paper)
+    # Last convolution: no BN, LeakyReLU(0.2) as coded, then the paper's clip to [-1, 1] (not in the code).
     h = layers.Conv2D(channels, 5, padding="same", kernel_initializer=_init(kind, seed + 199), name="dec_out")(h)
     h = layers.LeakyReLU(negative_slope=R_SLOPE, name="dec_out_lrelu")(h)
-    out = Clip(name="dec_clip", dtype="float32")(h)
+    out = (Clip(name="dec_clip", dtype=output_dtype()) if paper
+           else layers.Activation("linear", dtype=output_dtype(), name="dec_output"))(h)
     return keras.Model(z, out, name=f"decoder_{kind}")
 
 
-def build_reconstructor(kind: str, seed: int = 17) -> keras.Model:
-    """R = decoder(encoder(x)); input and output in [-1, 1], shape ``INPUT_SHAPES[kind]``."""
-    enc, dec = build_encoder(kind, seed), build_decoder(kind, seed)
+def build_reconstructor(kind: str, seed: int = 17, architecture: str = "paper") -> keras.Model:
+    """R = decoder(encoder(x)); input and output in [-1, 1], shape ``INPUT_SHAPES[kind]`` (see
+    :func:`build_decoder` for ``architecture="code"``). The encoder is the same in both."""
+    enc, dec = build_encoder(kind, seed), build_decoder(kind, seed, architecture)
     x = keras.Input(INPUT_SHAPES[kind], name="images")
     return keras.Model(x, dec(enc(x)), name=f"reconstructor_{kind}")
 
 
-def build_mask_generator(kind: str, seed: int = 17) -> keras.Model:
-    """MG: small conv auto-encoder with a spatial bottleneck and a ReLU, 1-channel activation map A >= 0."""
+def build_mask_generator(kind: str, seed: int = 17, architecture: str = "paper") -> keras.Model:
+    """MG: small conv auto-encoder with a spatial bottleneck and a ReLU, 1-channel activation map A >= 0.
+
+    ``architecture="paper"``: BN in every block, the last one conv -> BN -> ReLU (paper 3.4.1, our reading).
+    ``architecture="code"``: the authors' mask model, BN only in the second convolution block (the 48-filter
+    one), none in the first, the up blocks or before the last ReLU (all three scripts)."""
     _check_kind(kind)
+    _check_architecture(architecture)
+    bn = architecture == "paper"
     x = keras.Input(INPUT_SHAPES[kind], name="images")
     b = _Blocks("mg", kind, seed + 200)
     s = MG_SLOPE
     if kind == "mnist":
-        h = b.conv(x, 32, 2, slope=s)   # 14
-        h = b.conv(h, 48, 2, slope=s)   # 7 (spatial bottleneck 7x7x48)
-        h = b.up(h, 48, 2, slope=s)     # 14
-        h = b.up(h, 32, 2, slope=s)     # 28
-        a = b.up(h, 1, 1, act="relu")
+        h = b.conv(x, 32, 2, slope=s, bn=bn)   # 14
+        h = b.conv(h, 48, 2, slope=s)          # 7 (spatial bottleneck 7x7x48)
+        h = b.up(h, 48, 2, slope=s, bn=bn)     # 14
+        h = b.up(h, 32, 2, slope=s, bn=bn)     # 28
+        a = b.up(h, 1, 1, act="relu", bn=bn)
     elif kind == "cifar":
-        h = b.conv(x, 32, 2, slope=s)   # 16
-        h = b.conv(h, 48, 2, slope=s)   # 8
-        h = b.conv(h, 64, 2, slope=s)   # 4
-        h = b.up(h, 64, 2, slope=s)     # 8
-        h = b.up(h, 48, 2, slope=s)     # 16
-        h = b.up(h, 32, 2, slope=s)     # 32
-        a = b.up(h, 1, 1, act="relu")
+        h = b.conv(x, 32, 2, slope=s, bn=bn)   # 16
+        h = b.conv(h, 48, 2, slope=s)          # 8
+        h = b.conv(h, 64, 2, slope=s, bn=bn)   # 4
+        h = b.up(h, 64, 2, slope=s, bn=bn)     # 8
+        h = b.up(h, 48, 2, slope=s, bn=bn)     # 16
+        h = b.up(h, 32, 2, slope=s, bn=bn)     # 32
+        a = b.up(h, 1, 1, act="relu", bn=bn)
     else:  # ucsd
-        h = b.conv(x, 32, 2, slope=s)   # 15
+        h = b.conv(x, 32, 2, slope=s, bn=bn)   # 15
         h = b.conv(h, 48, 1, slope=s)
-        h = b.conv(h, 48, 1, slope=s)
-        h = b.up(h, 32, 2, slope=s)     # 30
-        a = b.conv(h, 1, 1, act="relu")
-    a = layers.Activation("linear", dtype="float32", name="mg_activation_map")(a)
+        h = b.conv(h, 48, 1, slope=s, bn=bn)
+        h = b.up(h, 32, 2, slope=s, bn=bn)     # 30
+        a = b.conv(h, 1, 1, act="relu", bn=bn)
+    a = layers.Activation("linear", dtype=output_dtype(), name="mg_activation_map")(a)
     return keras.Model(x, a, name=f"mask_generator_{kind}")
 
 
@@ -216,7 +248,19 @@ class ThresholdUnit(layers.Layer):
     positive scalar"; the authors' code uses 1e-12 (the default here). With such an eps, dM/dA = -eps/(r + eps)^2
     (r = s - A) is tiny except for pixels right below the threshold, so MG's learning signal through T is weak;
     this is the paper's formulation, kept as specified (``eps`` is a constructor argument / ``--threshold_eps``).
-    Gradients also reach A through ``s`` (top-k values are differentiable). Always computed in float32.
+    Gradients also reach A through ``s`` (top-k values are differentiable). Computed in float32 (also under mixed
+    precision); ``dtype="float64"`` gives the float64 reference used by the gradient checks.
+
+    How little of MG's gradient survives (measured on real digits, oled_tf/README.md): in float32, r + 1e-12 == r
+    once r > ~1e-5, so dM/dA is exactly 0 on most pixels and what is left is rounding noise. ``gradient``
+    (``--mask_gradient``) chooses the backward pass:
+
+    * ``"faithful"`` (default): Eq. 2 as written, value and gradient (the paper, the authors' code).
+    * ``"straight_through"`` (beyond the paper): the forward value is Eq. 2's mask (binary, exactly k masked);
+      the gradient is that of the surrogate ``sigmoid((s - A) / tau)``, ``tau = temperature * std(A)`` per
+      sample (no gradient through tau). Every pixel near the threshold passes a gradient to MG.
+    * ``"smooth"`` (beyond the paper): the surrogate is the mask, forward and backward (masked pixels are only
+      partly removed; the number of masked pixels is no longer exactly k).
 
     Ties at ``s``: Eq. 2 as written masks every pixel with A_ij >= s, so when several pixels share the value s
     it masks more than k of them; MG's last ReLU makes this the common case early in training (a map with fewer
@@ -228,14 +272,34 @@ class ThresholdUnit(layers.Layer):
     1e-12 to s, which gives tied zero pixels M = 0.5 instead; reference notes 4.1.4.)
     """
 
-    def __init__(self, t: float = 87.5, eps: float = 1e-12, mode: str = "paper", **kwargs):
-        kwargs.setdefault("dtype", "float32")
+    def __init__(self, t: float = 87.5, eps: float = 1e-12, mode: str = "paper", gradient: str = "faithful",
+                 temperature: float = 0.5, **kwargs):
+        kwargs.setdefault("dtype", output_dtype())
         super().__init__(**kwargs)
         masked_pixel_count(100, t, mode)  # validates t and mode
+        if gradient not in MASK_GRADIENTS:
+            raise ValueError(f"mask gradient must be one of {', '.join(MASK_GRADIENTS)}, got {gradient!r}")
+        if not temperature > 0:
+            raise ValueError(f"mask temperature must be > 0, got {temperature}")
         self.t, self.eps, self.mode = float(t), float(eps), mode
+        self.gradient, self.temperature = gradient, float(temperature)
 
     def call(self, a):
-        a = keras.ops.cast(a, "float32")
+        mask, flat, s = self._eq2_mask(a)
+        if self.gradient == "faithful":
+            return mask
+        # Beyond the paper: a smooth surrogate of the step, sigmoid((s - A) / tau) with tau = temperature x the
+        # sample's activation std (no gradient through tau), so that MG gets a gradient from every pixel.
+        tau = keras.ops.stop_gradient(self.temperature * keras.ops.std(flat, axis=1, keepdims=True) + 1e-6)
+        soft = keras.ops.reshape(keras.ops.sigmoid((s - flat) / tau), keras.ops.shape(mask))
+        if self.gradient == "smooth":
+            return soft  # the soft mask itself (forward changes too: masked pixels are only partly removed)
+        # straight_through: the forward value of Eq. 2 (binary, exactly k masked), the gradient of the surrogate.
+        return keras.ops.stop_gradient(mask - soft) + soft
+
+    def _eq2_mask(self, a):
+        """Eq. 2 with exactly k masked pixels: ``(mask (B, H, W, 1), flat A (B, HW), s (B, 1))``."""
+        a = keras.ops.cast(a, self.compute_dtype)
         h, w = a.shape[1], a.shape[2]
         n = h * w
         k = masked_pixel_count(n, self.t, self.mode)
@@ -248,14 +312,15 @@ class ThresholdUnit(layers.Layer):
         above = keras.ops.sum(keras.ops.cast(flat > s, "int32"), axis=1, keepdims=True)
         tied = keras.ops.cast(flat == s, "int32")
         kept_tie = keras.ops.logical_and(tied > 0, keras.ops.cumsum(tied, axis=1) > k - above)
-        mask = eq2 + keras.ops.cast(kept_tie, "float32")
-        return keras.ops.reshape(mask, keras.ops.shape(a))
+        mask = eq2 + keras.ops.cast(kept_tie, flat.dtype)
+        return keras.ops.reshape(mask, keras.ops.shape(a)), flat, s
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "t": self.t, "eps": self.eps, "mode": self.mode}
+        return {**super().get_config(), "t": self.t, "eps": self.eps, "mode": self.mode, "gradient": self.gradient,
+                "temperature": self.temperature}
 
 
 def random_square_mask(batch: int, height: int, width: int, size: int = 10, seed=None):

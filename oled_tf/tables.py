@@ -41,8 +41,11 @@ def _run(dataset, scale, workdir, data_dir, seed, **kw) -> dict:
 
 
 def _extra(m: dict) -> dict:
+    # auroc: each score at its validation-selected epoch (labelled outliers, paper 4.1); auroc_last_epoch: no
+    # selection, the number that is like-for-like with methods that never see an outlier (GEOM, RotNet).
     keep = ("auroc", "auroc_last_epoch", "eer", "eer_last_epoch", "best_epoch", "selection", "data",
-            "segmentation_auroc", "train_seconds", "wall_seconds", "epochs", "floor")
+            "segmentation_auroc", "train_seconds", "wall_seconds", "epochs", "floor", "collapse_warning",
+            "training_health")
     return {k: m[k] for k in keep if k in m}
 
 

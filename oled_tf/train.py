@@ -27,8 +27,16 @@ flags.DEFINE_float("lambda_rec", 1.0, "Weight lambda of L_rec (paper: 1).")
 flags.DEFINE_integer("mask_update_every", None, "Train MM on epochs with epoch % N == 0 (paper silent; default "
                      "the authors' code: 3 for MNIST-like and UCSD, 4 for CIFAR-10; 1 = every epoch).")
 flags.DEFINE_boolean("code_defaults", False, "Use the authors' code values where they differ from the paper: "
-                     "gamma per dataset, CIFAR MM loss without L_cont, TFP 'lower' percentile, 400 epochs.")
+                     "gamma per dataset, CIFAR MM loss without L_cont, TFP 'lower' percentile, the authors' networks, "
+                     "400 epochs.")
 flags.DEFINE_float("threshold_eps", 1e-12, "The 'infinitesimal' eps of Eq. 2 (code: 1e-12).")
+flags.DEFINE_enum("mask_gradient", "faithful", ("faithful", "straight_through", "smooth"), "Backward pass of the "
+                  "threshold unit: faithful = Eq. 2 (paper, code); BEYOND THE PAPER: straight_through (Eq. 2 "
+                  "forward, sigmoid-surrogate gradient) or smooth (sigmoid mask forward and backward).")
+flags.DEFINE_float("mask_temperature", 0.5, "Width of the beyond-paper sigmoid surrogate, in units of the "
+                   "sample's activation-map std (only with --mask_gradient other than faithful).")
+flags.DEFINE_enum("architecture", None, ("paper", "code"), "Networks: paper (Sections 3.3, 3.4.1) or code (the "
+                  "authors' scripts); default: paper, or code with --code_defaults.")
 flags.DEFINE_enum("threshold_mode", None, ("paper", "code"), "How many pixels T masks: 'paper' = round((100-t)% "
                   "of the pixels), 'code' = the TFP lower percentile of the authors' code (default: paper, or "
                   "code with --code_defaults).")
@@ -58,6 +66,7 @@ def config_from_flags() -> OLEDConfig:
         common, t=FLAGS.t, gamma=FLAGS.gamma, lambda_rec=FLAGS.lambda_rec,
         mask_update_every=FLAGS.mask_update_every, code_defaults=FLAGS.code_defaults,
         threshold_eps=FLAGS.threshold_eps, threshold_mode=FLAGS.threshold_mode, mask=FLAGS.mask,
+        mask_gradient=FLAGS.mask_gradient, mask_temperature=FLAGS.mask_temperature, architecture=FLAGS.architecture,
         random_mask_size=FLAGS.random_mask_size, protocol=FLAGS.protocol, train_limit=FLAGS.train_limit,
         test_limit=FLAGS.test_limit, ucsd_test_videos=FLAGS.ucsd_test_videos,
         ucsd_patch_stride=FLAGS.ucsd_patch_stride, ucsd_smask_bug=FLAGS.ucsd_smask_bug, figures=FLAGS.figures,
@@ -79,6 +88,7 @@ def build_model(cfg: OLEDConfig, kind: str, compile_model: bool = True):
 
     model = OLED(kind, t=cfg.t, gamma=cfg.gamma, lambda_rec=cfg.lambda_rec, threshold_eps=cfg.threshold_eps,
                  threshold_mode=cfg.threshold_mode, mm_uses_context=cfg.mm_uses_context, mask_kind=cfg.mask,
+                 mask_gradient=cfg.mask_gradient, mask_temperature=cfg.mask_temperature, architecture=cfg.architecture,
                  random_mask_size=cfg.random_mask_size, seed=cfg.seed + 17)
     model(keras.ops.zeros((2, *model.input_shape_)), training=False)  # build (checkpoint restore, export)
     if not compile_model:
@@ -259,6 +269,12 @@ def _run(config: OLEDConfig, strategy) -> dict:
     }
     if "eer" in selected:
         metrics["eer"], metrics["eer_last_epoch"] = selected["eer"], last["eer"]
+    if selection is not None:  # per-epoch validation curves (PNG) and R's collapse check (oled_tf/evaluate.py)
+        metrics["training_health"] = ev.training_health(
+            selection.history, workdir / "figures" / "validation_curves.png" if cfg.figures else None,
+            f"{metrics['method']} {cfg.dataset} class {cfg.normal_class}",
+            [e for e in range(cfg.epochs) if cfg.mask == "learned" and e % cfg.mask_update_every == 0])
+        metrics["collapse_warning"] = metrics["training_health"]["collapse_warning"]
     if data.test_raw is not None and cfg.mask == "learned" and data.kind == "mnist":
         metrics["segmentation_auroc"] = ev.segmentation_auroc(model, data.test_raw, data.test_x, data.test_y,
                                                               cfg.seg_images, cfg.eval_batch_size)
