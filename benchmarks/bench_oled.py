@@ -6,7 +6,9 @@
 
 Only ratios measured in the same run count: these machines differ from session to session (some CPUs have AMX
 bf16 units, some only AVX2) and are shared, so absolute images per second say little. Printed as
-``ours/reference = reference seconds / our seconds`` (above 1 = ours is faster).
+``ours/reference = reference seconds / our seconds`` (above 1 = ours is faster), from wall-clock time and from
+the process's CPU time (``time.process_time``, all threads): on a loaded shared machine the CPU time is the
+steadier of the two, as it leaves out the time other jobs held the cores.
 
 **The reference loop** (authors' ``train.py``, reference notes section 4.1) on the same networks (the encoder,
 decoder and mask generator of an :class:`oled_tf.model.OLED`, a second instance so that the two never share
@@ -177,16 +179,18 @@ def unskipped_step(model):
 
 
 # ---------------------------------------------------------------------------------------------------- timing
-def _time(fn, steps: int) -> float:
-    t0 = time.perf_counter()
+def _time(fn, steps: int) -> dict:
+    """Wall and process-CPU seconds per call of ``fn`` (``steps`` calls, the last result fetched)."""
+    w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         out = fn()
     float(out["r_loss"] if isinstance(out, dict) else out)
-    return (time.perf_counter() - t0) / steps
+    return {"wall": (time.perf_counter() - w0) / steps, "cpu": (time.process_time() - c0) / steps}
 
 
 def per_step(kind: str, batch: int, steps: int, rounds: int) -> dict:
-    """Median seconds per step of our and the reference's MM-update and other steps (interleaved rounds)."""
+    """Median wall / CPU seconds per step of our and the reference's MM-update and other steps (interleaved
+    rounds, order rotated), and the ratios reference / ours of both clocks."""
     import numpy as np
     import tensorflow as tf
 
@@ -205,10 +209,10 @@ def per_step(kind: str, batch: int, steps: int, rounds: int) -> dict:
     for r in range(rounds):
         for k in names[r % len(names):] + names[:r % len(names)]:
             times[k].append(_time(variants[k], steps))
-    med = {k: statistics.median(v) for k, v in times.items()}
-    return {"seconds_per_step": med, "all_seconds": times,
-            "ratio_mm": med["ref_mm"] / med["ours_mm"], "ratio_other": med["ref_other"] / med["ours_other"],
-            "ratio_other_unskipped": med["ref_other"] / med["ours_other_unskipped"]}
+    med = {clock: {k: statistics.median(t[clock] for t in v) for k, v in times.items()} for clock in ("wall", "cpu")}
+    ratios = {clock: {"mm": m["ref_mm"] / m["ours_mm"], "other": m["ref_other"] / m["ours_other"],
+                      "other_unskipped": m["ref_other"] / m["ours_other_unskipped"]} for clock, m in med.items()}
+    return {"seconds_per_step": med, "ratios": ratios, "all_seconds": times}
 
 
 def end_to_end(kind: str, batch: int, epoch_images: int, repeats: int, epochs: int = 3) -> dict:
@@ -225,16 +229,17 @@ def end_to_end(kind: str, batch: int, epoch_images: int, repeats: int, epochs: i
     def ours():
         model = build_ours(kind)
         ds = tf.data.Dataset.from_tensor_slices(data).batch(batch)
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         model.fit(ds, epochs=epochs, callbacks=[MaskUpdateSchedule(3)], shuffle=False, verbose=0)
-        return time.perf_counter() - t0, 2  # one step function per frozen set: MM trained, MM frozen
+        # one step function per frozen set: MM trained, MM frozen
+        return {"wall": time.perf_counter() - w0, "cpu": time.process_time() - c0}, 2
 
     def reference():
         loop = ReferenceLoop(build_ours(kind))
         ds = tf.data.Dataset.from_tensor_slices(data).batch(batch)
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         loop.fit(ds, epochs)
-        return time.perf_counter() - t0, loop.traces
+        return {"wall": time.perf_counter() - w0, "cpu": time.process_time() - c0}, loop.traces
 
     res = {"ours": [], "reference": []}
     traces = {}
@@ -244,15 +249,17 @@ def end_to_end(kind: str, batch: int, epoch_images: int, repeats: int, epochs: i
             seconds, n = fn()
             res[name].append(seconds)
             traces[name] = n
-    best = {k: min(v) for k, v in res.items()}
-    return {"seconds": best, "all_seconds": res, "ratio": best["reference"] / best["ours"],
+    best = {clock: {k: min(t[clock] for t in v) for k, v in res.items()} for clock in ("wall", "cpu")}
+    return {"seconds": best, "all_seconds": res,
+            "ratio": {clock: b["reference"] / b["ours"] for clock, b in best.items()},
             "reference_traces": traces["reference"], "epochs": epochs, "epoch_images": epoch_images}
 
 
 def selection_cost(kind: str, n_train: int, batch: int, n_val: int, n_recal: int, epochs: int = 3) -> dict:
-    """Seconds of a training epoch (mean over a three-epoch MM schedule, traced beforehand) against the per-epoch
+    """CPU seconds of a training epoch (mean over a three-epoch MM schedule, traced beforehand) against the per-epoch
     work of :class:`oled_tf.evaluate.ModelSelection`: BN recalibration on ``n_recal`` training images, scoring
-    the ``n_val`` validation images (+ AUROCs), and the snapshot (``get_weights`` to npz). Quick-scale shapes:
+    the ``n_val`` validation images (+ AUROCs), the snapshot (``get_weights`` to npz), and, for comparison, the
+    resumable checkpoint that ``fit_resumable`` writes after every epoch (weights, both Adams). Quick-scale shapes:
     400 training images (``train_limit``), batch 32, 150 + 150 validation images, recalibration on all
     training images (at most 1024)."""
     import tempfile
@@ -261,6 +268,7 @@ def selection_cost(kind: str, n_train: int, batch: int, n_val: int, n_recal: int
     import numpy as np
     import tensorflow as tf
 
+    from common.training import Checkpoint
     from oled_tf import evaluate as ev
     from oled_tf.model import MaskUpdateSchedule
     from oled_tf.networks import INPUT_SHAPES
@@ -273,20 +281,23 @@ def selection_cost(kind: str, n_train: int, batch: int, n_val: int, n_recal: int
     model = build_ours(kind)
     ds = tf.data.Dataset.from_tensor_slices(train_x).batch(batch)
     model.fit(ds, epochs=epochs, callbacks=[MaskUpdateSchedule(3)], shuffle=False, verbose=0)  # traces
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     model.fit(ds, epochs=epochs, callbacks=[MaskUpdateSchedule(3)], shuffle=False, verbose=0)
-    epoch = (time.perf_counter() - t0) / epochs
-    parts = {"recalibration": [], "validation": [], "snapshot": []}
+    epoch = (time.process_time() - t0) / epochs
+    parts = {"recalibration": [], "validation": [], "snapshot": [], "checkpoint": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(3):  # the first round traces the scoring function
-            t0 = time.perf_counter()
+        ckpt = Checkpoint(Path(tmp) / "checkpoint", model)
+        for i in range(3):  # the first round traces the scoring function
+            t0 = time.process_time()
             model.recalibrate_batch_norm(recal_x)
-            t1 = time.perf_counter()
+            t1 = time.process_time()
             ev.image_aurocs(val_y, ev.normalise(ev.raw_scores(model, val_x, 256)))
-            t2 = time.perf_counter()
+            t2 = time.process_time()
             ev.save_snapshot(model, Path(tmp) / "epoch_0.npz")
-            t3 = time.perf_counter()
-            for k, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+            t3 = time.process_time()
+            ckpt.save(i, {})
+            t4 = time.process_time()
+            for k, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 parts[k].append(seconds)
     cost = {k: statistics.median(v[1:]) for k, v in parts.items()}
     return {"epoch_seconds": epoch, "seconds": cost, "all_seconds": parts,
@@ -334,10 +345,12 @@ def main() -> int:
     if a.selection_cost:
         keras.mixed_precision.set_global_policy("float32")
         c = selection_cost(a.kind, 400, 32, 300, 400)
-        print(f"quick scale, float32: one epoch ({c['n_train']} images, batch {c['batch']}) "
+        print(f"quick scale, float32, CPU seconds: one epoch ({c['n_train']} images, batch {c['batch']}) "
               f"{c['epoch_seconds']:.2f} s; per-epoch selection work: " + ", ".join(
                   f"{k} {v:.3f} s ({100 * c['fraction_of_epoch'][k]:.1f}%)" for k, v in c["seconds"].items())
-              + f"; total {100 * sum(c['fraction_of_epoch'].values()):.1f}% of an epoch", flush=True)
+              + f"; selection total (recalibration + validation + snapshot) "
+              f"{100 * sum(v for k, v in c['fraction_of_epoch'].items() if k != 'checkpoint'):.1f}% of an epoch",
+              flush=True)
         if a.out:
             with open(a.out, "w") as f:
                 json.dump({"cpu_bf16_flags": flags, "selection_cost": c}, f, indent=2)
@@ -352,18 +365,24 @@ def main() -> int:
         keras.utils.set_random_seed(0)
         row = {"precision": prec, "kind": a.kind, "batch": a.batch}
         s = per_step(a.kind, a.batch, a.steps, a.rounds)
-        sec = s["seconds_per_step"]
+        sec, rat = s["seconds_per_step"], s["ratios"]
+
+        def line(label, ours_key, ref_key, ratio_key):
+            return (f"  {label}: ours {sec['wall'][ours_key]:.3f} s ({sec['cpu'][ours_key]:.3f} s CPU), reference "
+                    f"{sec['wall'][ref_key]:.3f} s ({sec['cpu'][ref_key]:.3f} s CPU) -> ours/reference "
+                    f"{rat['wall'][ratio_key]:.3f} wall, {rat['cpu'][ratio_key]:.3f} CPU")
+
         print(f"{prec} batch {a.batch}, one step (median of {a.rounds} rounds x {a.steps} steps):\n"
-              f"  MM-update steps: ours {sec['ours_mm']:.3f} s, reference {sec['ref_mm']:.3f} s -> "
-              f"ours/reference {s['ratio_mm']:.3f}\n"
-              f"  other steps:     ours {sec['ours_other']:.3f} s, reference {sec['ref_other']:.3f} s -> "
-              f"ours/reference {s['ratio_other']:.3f}\n"
-              f"  other steps computing MG's gradient without applying it (before frozen players cost nothing): "
-              f"{sec['ours_other_unskipped']:.3f} s -> ours/reference {s['ratio_other_unskipped']:.3f}", flush=True)
+              + line("MM-update steps", "ours_mm", "ref_mm", "mm") + "\n"
+              + line("other steps    ", "ours_other", "ref_other", "other") + "\n"
+              + line("other steps, MG's gradient computed but not applied (before)", "ours_other_unskipped",
+                     "ref_other", "other_unskipped"), flush=True)
         e = end_to_end(a.kind, a.batch, a.epoch_images, a.e2e_repeats)
+        es = e["seconds"]
         print(f"  three epochs x {a.epoch_images} images (MM on epoch 0, traces included, min of "
-              f"{a.e2e_repeats}): ours {e['seconds']['ours']:.1f} s, reference {e['seconds']['reference']:.1f} s "
-              f"({e['reference_traces']} traces) -> ours/reference {e['ratio']:.3f}", flush=True)
+              f"{a.e2e_repeats}): ours {es['wall']['ours']:.1f} s ({es['cpu']['ours']:.1f} s CPU), reference "
+              f"{es['wall']['reference']:.1f} s ({es['cpu']['reference']:.1f} s CPU; {e['reference_traces']} "
+              f"traces) -> ours/reference {e['ratio']['wall']:.3f} wall, {e['ratio']['cpu']:.3f} CPU", flush=True)
         row.update(per_step=s, end_to_end=e)
         for b in (int(v) for v in a.throughput_batches.split(",") if v):
             ips = throughput(a.kind, b, a.steps)

@@ -85,7 +85,7 @@ def test_recalibrate_batch_norm_sets_moving_statistics_to_the_data_and_keeps_mom
     x = np.random.default_rng(0).uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
     encoder = model.reconstructor.get_layer("encoder_mnist")
     bn = encoder.get_layer("enc_conv1_bn")
-    conv_out = keras.Model(encoder.inputs, encoder.get_layer("enc_conv1").output)
+    conv_out = keras.Model(encoder.input, encoder.get_layer("enc_conv1").output)
     momenta = [bn.momentum, model.mask_generator.get_layer("mg_conv2_bn").momentum]
     model.recalibrate_batch_norm(x)
     mask, _ = model.make_mask(tf.constant(x), training=False)
