@@ -70,6 +70,8 @@ class RunConfig:
         if bad:  # a programming error in a package's PRESETS, reported clearly
             raise ConfigError(f"{type(self).__name__}.PRESETS[{self.scale!r}] sets unknown fields {bad}")
         updates = {k: v for k, v in preset.items() if getattr(self, k) is None}
+        if self.precision == "auto":  # before the workdir name: its hash covers the precision that runs
+            updates["precision"] = resolve_precision(self.precision)
         cfg = dataclasses.replace(self, **updates)
         if cfg.workdir is None:
             cfg = dataclasses.replace(cfg, workdir=str(default_workdir(cfg)))
@@ -77,6 +79,52 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return {"method": self.method, **dataclasses.asdict(self)}
+
+
+# ------------------------------------------------------------------------------------------------- precision
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def read_cpuinfo() -> str:
+    """The text of ``/proc/cpuinfo`` ("" where there is none, e.g. not Linux)."""
+    try:
+        return CPUINFO.read_text()
+    except OSError:
+        return ""
+
+
+def bf16_cpu_flags() -> list[str]:
+    """This CPU's flags that mean native bf16 arithmetic (AMX tiles: ``amx_bf16``; AVX-512: ``avx512_bf16``)."""
+    flags: set[str] = set()
+    for line in read_cpuinfo().splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return [f for f in BF16_CPU_FLAGS if f in flags]
+
+
+def gpu_has_bf16() -> bool:
+    """Whether TensorFlow sees a GPU with bf16 units (compute capability 8.0 or later: Ampere, Hopper, ...)."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        cc = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if cc and cc[0] >= 8:
+            return True
+    return False
+
+
+def native_bf16() -> bool:
+    """bf16 runs on native units here: a CPU with AMX / avx512_bf16, or a bf16-capable GPU."""
+    return bool(bf16_cpu_flags()) or gpu_has_bf16()
+
+
+def resolve_precision(value: str) -> str:
+    """``--precision=auto`` -> ``mixed_bfloat16`` where bf16 has native units (:func:`native_bf16`), else
+    ``float32`` (on an AVX2-only CPU emulated bf16 is slower than float32); other values unchanged."""
+    if value != "auto":
+        return value
+    return "mixed_bfloat16" if native_bf16() else "float32"
 
 
 def default_workdir(cfg: RunConfig) -> Path:

@@ -37,7 +37,7 @@ from common.errors import ConfigError, exit_on_error, fail  # noqa: E402
 
 SCALES = ("smoke", "quick", "paper")
 STRATEGIES = ("default", "mirrored", "multi_worker")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 
 flags.DEFINE_string("dataset", None, "Dataset name (see `python -m common.datasets --help`).")
 flags.DEFINE_string("data_dir", None, "Root of the datasets (default: $REPRO_DATA_DIR, else <repo>/data).")
@@ -53,7 +53,8 @@ flags.DEFINE_string("export_dir", None, "If set, export a SavedModel to <export_
 flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy: default (one device), mirrored "
                   "(all local GPUs) or multi_worker (MultiWorkerMirroredStrategy from TF_CONFIG).")
 flags.DEFINE_enum("precision", "float32", PRECISIONS, "Keras dtype policy; mixed_bfloat16 uses AMX/bf16 units "
-                  "on recent CPUs and GPUs.")
+                  "on recent CPUs and GPUs; auto = mixed_bfloat16 where the CPU has native bf16 units (amx_bf16 / "
+                  "avx512_bf16) or on a bf16 GPU, float32 otherwise (config.json records the choice).")
 flags.DEFINE_enum("jit_compile", "auto", ("auto", "true", "false"), "XLA compilation of the train step.")
 flags.DEFINE_boolean("resume", True, "Resume from the last checkpoint in --workdir if there is one.")
 flags.DEFINE_boolean("deterministic", True, "Enable TensorFlow op determinism (slower on GPU).")

@@ -112,18 +112,20 @@ def segmentation_auroc(model, raw_images: np.ndarray, x: np.ndarray, labels: np.
 
 
 # ------------------------------------------------------------------------------------------ model selection
-def _snapshot(model) -> list[np.ndarray]:
+def network_weights(model) -> list[np.ndarray]:
+    """The weights of both networks (R, then MG) as numpy arrays: what a selection snapshot holds."""
     return model.reconstructor.get_weights() + model.mask_generator.get_weights()
 
 
-def _restore(model, weights: list[np.ndarray]) -> None:
-    n = len(model.reconstructor.get_weights())
+def set_network_weights(model, weights: list[np.ndarray]) -> None:
+    """Load weights in the order of :func:`network_weights` into the model's networks."""
+    n = len(model.reconstructor.weights)
     model.reconstructor.set_weights(weights[:n])
     model.mask_generator.set_weights(weights[n:])
 
 
 def save_snapshot(model, path: Path) -> None:
-    w = _snapshot(model)
+    w = network_weights(model)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, *w)
     tmp.replace(path)
@@ -131,7 +133,7 @@ def save_snapshot(model, path: Path) -> None:
 
 def load_snapshot(model, path: Path) -> None:
     with np.load(path) as z:
-        _restore(model, [z[f"arr_{i}"] for i in range(len(z.files))])
+        set_network_weights(model, [z[f"arr_{i}"] for i in range(len(z.files))])
 
 
 class ModelSelection(keras.callbacks.Callback):

@@ -9,8 +9,11 @@ plus EER for UCSD). Only this module reads flags: ``main`` builds an :class:`OLE
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from pathlib import Path
+from typing import Any
 
 from absl import flags
 
@@ -116,6 +119,7 @@ def _evaluate_state(model, cfg, data) -> tuple[dict, dict, dict]:
     return raw, norm, {"auroc": ev.image_aurocs(data.test_y, norm)}
 
 
+
 def export(model, cfg: OLEDConfig, data, norm: dict, strategy=None) -> dict:
     """Export the model (its current weights and score range) and check it in a fresh process.
 
@@ -172,6 +176,179 @@ def _first_test_frames(cfg: OLEDConfig, n: int):
     return to_unit_range(video.frames[:n])[..., None]
 
 
+# ------------------------------------------------------------------------------------------- the run's steps
+@dataclasses.dataclass
+class Trained:
+    """What :func:`train` leaves: the epoch logs, the selection callback (None without a labelled validation
+    set), the BN recalibration images (None when off) and the training time."""
+
+    history: list
+    selection: Any
+    recalibration_x: Any
+    seconds: float
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Test metrics of the last epoch and of each score at its own selected epoch, and the test scores (raw and
+    normalised) of the weights :func:`restore_best` keeps."""
+
+    last: dict
+    selected: dict
+    best_epoch: dict
+    kept_epoch: int | None  # the s_avg-selected epoch; None = the last epoch
+    last_weights: list
+    raw: dict
+    norm: dict
+
+
+def train(model, cfg: OLEDConfig, data, workdir: Path) -> Trained:
+    """Section 4.1: R on every step, MM on the epochs of its schedule (:class:`MaskUpdateSchedule`, authors'
+    code), the validation AUROC of every score after each epoch with a snapshot of each score's best epoch
+    (:class:`oled_tf.evaluate.ModelSelection`). Resumable: the checkpoint holds weights, both optimizers, the
+    RNG state and the selection state, and epoch e's batches depend on (seed, e) only (common/training.py)."""
+    import numpy as np
+
+    from common.training import epoch_batches, fit_resumable, num_batches
+    from oled_tf import evaluate as ev
+    from oled_tf.model import MaskUpdateSchedule
+
+    recal_x = None
+    if cfg.bn_recalibration:
+        rng = np.random.default_rng(cfg.seed + 7)
+        recal_x = data.train_x[np.sort(rng.choice(len(data.train_x), min(1024, len(data.train_x)), replace=False))]
+    callbacks, selection = [], None
+    if len(data.val_x) and len(np.unique(data.val_y)) == 2:
+        selection = ev.ModelSelection(data.val_x, data.val_y, workdir, cfg.eval_batch_size, cfg.ucsd_smask_bug,
+                                      recal_x)
+        callbacks.append(selection)
+    if cfg.mask == "learned":
+        callbacks.append(MaskUpdateSchedule(cfg.mask_update_every))
+    t0 = time.time()
+    history = fit_resumable(
+        model, lambda first: epoch_batches(data.train_x, cfg.batch_size, cfg.seed, first, cfg.epochs),
+        epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(data.train_x), cfg.batch_size),
+        callbacks=callbacks, stateful=[selection] if selection else [], resume=cfg.resume)
+    return Trained(history, selection, recal_x, time.time() - t0)
+
+
+def evaluate(model, cfg: OLEDConfig, data, trained: Trained) -> Evaluation:
+    """Test metrics of the last epoch and of each score at its own best validation epoch (Section 4.1, notes
+    4.4), each selected epoch's snapshot loaded in turn; leaves the model at one of these states
+    (:func:`restore_best` then chooses)."""
+    from oled_tf import evaluate as ev
+
+    if trained.recalibration_x is not None:
+        model.recalibrate_batch_norm(trained.recalibration_x)
+    states = {None: _evaluate_state(model, cfg, data)}  # None = the last epoch
+    last = states[None][2]
+    selected = {key: dict(vals) for key, vals in last.items()}
+    best_epoch = dict(trained.selection.best_epoch) if trained.selection else {k: None for k in ev.SCORES}
+    last_weights = ev.network_weights(model)
+    for epoch in sorted({e for e in best_epoch.values() if e is not None}):
+        ev.load_snapshot(model, trained.selection.snapshot_path(epoch))
+        states[epoch] = _evaluate_state(model, cfg, data)
+        for k in ev.SCORES:
+            if best_epoch[k] == epoch:
+                for key in selected:
+                    selected[key][k] = states[epoch][2][key][k]
+    kept = best_epoch["s_avg"]
+    raw, norm, _ = states[kept]
+    return Evaluation(last, selected, best_epoch, kept, last_weights, raw, norm)
+
+
+def restore_best(model, trained: Trained, evaluation: Evaluation) -> None:
+    """Load the weights that are drawn and exported, the s_avg-selected epoch's (the last epoch's without a
+    validation set), and store the score range of the test set under them (Section 3.6)."""
+    from oled_tf import evaluate as ev
+
+    if evaluation.kept_epoch is not None:
+        ev.load_snapshot(model, trained.selection.snapshot_path(evaluation.kept_epoch))
+    else:
+        ev.set_network_weights(model, evaluation.last_weights)
+    model.set_score_range(evaluation.raw)
+
+
+def save_test_scores(workdir: Path, data, norm: dict) -> Path:
+    """``test_scores.npz``: the normalised test scores of the kept weights (what ``serving_default`` returns
+    for the same images), with the labels (and UCSD's patch -> frame ids)."""
+    import numpy as np
+
+    path = workdir / "test_scores.npz"
+    np.savez(path, labels=data.test_y, **norm, **({"frame_ids": data.frame_ids} if data.frame_ids is not None else {}))
+    return path
+
+
+def segment(model, cfg: OLEDConfig, data) -> dict | None:
+    """Table 5: the mask module as a segmenter (pixel AUROC of MG's activation map against the foreground), on
+    MNIST-like data with the raw test images at hand; None otherwise."""
+    from oled_tf import evaluate as ev
+
+    if data.test_raw is None or cfg.mask != "learned" or data.kind != "mnist":
+        return None
+    return ev.segmentation_auroc(model, data.test_raw, data.test_x, data.test_y, cfg.seg_images,
+                                 cfg.eval_batch_size)
+
+
+def draw_figures(model, cfg: OLEDConfig, data, norm: dict, workdir: Path, title: str) -> None:
+    """Fig. 2/3 (inputs, masks, masked images, reconstructions) and Fig. 4 (score histograms) into
+    ``<workdir>/figures``; UCSD: frame-score histograms, and the image grids of patches."""
+    import numpy as np
+
+    from oled_tf import evaluate as ev
+
+    fig_dir = workdir / "figures"
+    if data.frame_ids is None:
+        ev.save_figures(model, data.test_x, data.test_y, norm, fig_dir, title, batch_size=cfg.eval_batch_size)
+        return
+    from common import plots
+
+    fs = ev.frame_scores(norm, data.frame_ids, data.video_lengths)
+    labels = np.concatenate(data.video_labels)
+    flat = {k: np.concatenate(v) for k, v in fs.items()}
+    for k in ev.SCORES:
+        plots.save_score_histogram(flat[k][labels == 0], flat[k][labels == 1], fig_dir / f"fig4_hist_{k}.png",
+                                   title=f"UCSD Ped2 frames: {k}", xlabel=f"{k} (frame max)")
+    ev.save_figures(model, data.test_x, labels[data.frame_ids], norm, fig_dir / "patches", title,
+                    batch_size=cfg.eval_batch_size,
+                    label_names=("patches of normal frames", "patches of anomalous frames"))
+
+
+def summarise(cfg: OLEDConfig, data, trained: Trained, evaluation: Evaluation) -> dict:
+    """The metrics dict of a run (before segmentation, export and timings are added)."""
+    import numpy as np
+
+    sel = trained.selection
+    metrics = {
+        "method": "OLED" if cfg.mask == "learned" else "CAE", "dataset": cfg.dataset,
+        "normal_class": cfg.normal_class, "scale": cfg.scale, "seed": cfg.seed, "epochs": cfg.epochs,
+        "precision": cfg.precision, "data": data.summary, "auroc": evaluation.selected["auroc"],
+        "auroc_last_epoch": evaluation.last["auroc"], "best_epoch": evaluation.best_epoch,
+        "selection": (f"validation ({int(np.sum(data.val_y == 0))} inliers + {int(np.sum(data.val_y == 1))} "
+                      f"outliers)" if sel else "last epoch"),
+        "val_auroc_best": dict(sel.best) if sel else None,
+        "bn_recalibration": bool(cfg.bn_recalibration),
+        "final_losses": dict(trained.history[-1]) if trained.history else {},
+    }
+    if "eer" in evaluation.selected:
+        metrics["eer"], metrics["eer_last_epoch"] = evaluation.selected["eer"], evaluation.last["eer"]
+    return metrics
+
+
+def training_health(cfg: OLEDConfig, trained: Trained, workdir: Path, method: str) -> dict:
+    """Per-epoch validation curves (PNG) and R's collapse check (``oled_tf/evaluate.py``); ``{}`` without a
+    validation set."""
+    from oled_tf import evaluate as ev
+
+    if trained.selection is None:
+        return {}
+    health = ev.training_health(
+        trained.selection.history, workdir / "figures" / "validation_curves.png" if cfg.figures else None,
+        f"{method} {cfg.dataset} class {cfg.normal_class}",
+        [e for e in range(cfg.epochs) if cfg.mask == "learned" and e % cfg.mask_update_every == 0])
+    return {"training_health": health, "collapse_warning": health["collapse_warning"]}
+
+
 def run(config: OLEDConfig) -> dict:
     """Train, select, evaluate, draw and (optionally) export one OLED run; returns the metrics dict.
 
@@ -184,129 +361,48 @@ def run(config: OLEDConfig) -> dict:
 
 
 def _run(config: OLEDConfig, strategy) -> dict:
+    """The paper's procedure, one named step per line (each documented above)."""
     from common.training import start_run
 
     t_start = time.time()
     cfg, workdir = start_run(config)
 
-    import numpy as np
-    import tensorflow as tf
-
     from common.floors import floor_metrics
     from common.run_identity import save_frozen_weights
-    from common.training import epoch_batches, fit_resumable, num_batches, weights_digest
+    from common.training import weights_digest
     from oled_tf import evaluate as ev
     from oled_tf.data import prepare
-    from oled_tf.model import MaskUpdateSchedule
 
     data = prepare(cfg)
     print(f"OLED {cfg.dataset} class {cfg.normal_class} scale {cfg.scale}: {len(data.train_x)} training images, "
           f"{len(data.val_x)} validation, {len(data.test_x)} test; {cfg.epochs} epochs of batch {cfg.batch_size}; "
-          f"workdir {workdir}", flush=True)
-
+          f"precision {cfg.precision}; workdir {workdir}", flush=True)
     with strategy.scope():
         model = build_model(cfg, data.kind)
-    recal_x = None
-    if cfg.bn_recalibration:
-        rng = np.random.default_rng(cfg.seed + 7)
-        recal_x = data.train_x[np.sort(rng.choice(len(data.train_x), min(1024, len(data.train_x)), replace=False))]
-    callbacks = []
-    selection = None
-    if len(data.val_x) and len(np.unique(data.val_y)) == 2:
-        selection = ev.ModelSelection(data.val_x, data.val_y, workdir, cfg.eval_batch_size, cfg.ucsd_smask_bug,
-                                       recal_x)
-        callbacks.append(selection)
-    if cfg.mask == "learned":
-        callbacks.append(MaskUpdateSchedule(cfg.mask_update_every))
-    t_fit = time.time()
-    # Exact resume: the checkpoint holds weights, both optimizers, the RNG state and the selection state, and
-    # epoch e's batches depend on (seed, e) only (common/training.py).
-    history = fit_resumable(
-        model, lambda first: epoch_batches(data.train_x, cfg.batch_size, cfg.seed, first, cfg.epochs),
-        epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(data.train_x), cfg.batch_size),
-        callbacks=callbacks, stateful=[selection] if selection else [], resume=cfg.resume)
-    train_seconds = time.time() - t_fit
 
-    # Evaluate: the last epoch, and each score at its own best validation epoch (Section 4.1, notes 4.4).
+    trained = train(model, cfg, data, workdir)
     t_eval = time.time()
-    if recal_x is not None:
-        model.recalibrate_batch_norm(recal_x)
-    last_weights = ev._snapshot(model)
-    _, _, last = _evaluate_state(model, cfg, data)
-    selected = {key: dict(vals) for key, vals in last.items()}
-    best_epoch = {k: None for k in ev.SCORES}
-    states = {}
-    if selection is not None:
-        best_epoch = dict(selection.best_epoch)
-        for epoch in sorted({e for e in best_epoch.values() if e is not None}):
-            ev.load_snapshot(model, selection.snapshot_path(epoch))
-            states[epoch] = _evaluate_state(model, cfg, data)
-            for k in ev.SCORES:
-                if best_epoch[k] == epoch:
-                    for key in selected:
-                        selected[key][k] = states[epoch][2][key][k]
-    # The exported / drawn model: the s_avg-selected weights (the last epoch without a validation set).
-    if best_epoch["s_avg"] is not None:
-        ev.load_snapshot(model, selection.snapshot_path(best_epoch["s_avg"]))
-        raw, norm, _ = states[best_epoch["s_avg"]]
-    else:
-        ev._restore(model, last_weights)
-        raw, norm, _ = _evaluate_state(model, cfg, data)
-    model.set_score_range(raw)
-    # Normalised test scores of the exported weights (what serving_default returns for the same images).
-    np.savez(workdir / "test_scores.npz", labels=data.test_y, **norm,
-             **({"frame_ids": data.frame_ids} if data.frame_ids is not None else {}))
-
-    metrics = {
-        "method": "OLED" if cfg.mask == "learned" else "CAE", "dataset": cfg.dataset,
-        "normal_class": cfg.normal_class, "scale": cfg.scale, "seed": cfg.seed, "epochs": cfg.epochs,
-        "data": data.summary, "auroc": selected["auroc"], "auroc_last_epoch": last["auroc"],
-        "best_epoch": best_epoch, "selection": (f"validation ({int(np.sum(data.val_y == 0))} inliers + {int(np.sum(data.val_y == 1))} "
-                      f"outliers)" if selection else "last epoch"),
-        "val_auroc_best": dict(selection.best) if selection else None,
-        "bn_recalibration": bool(cfg.bn_recalibration),
-        "final_losses": dict(history[-1]) if history else {},
-    }
-    if "eer" in selected:
-        metrics["eer"], metrics["eer_last_epoch"] = selected["eer"], last["eer"]
-    if selection is not None:  # per-epoch validation curves (PNG) and R's collapse check (oled_tf/evaluate.py)
-        metrics["training_health"] = ev.training_health(
-            selection.history, workdir / "figures" / "validation_curves.png" if cfg.figures else None,
-            f"{metrics['method']} {cfg.dataset} class {cfg.normal_class}",
-            [e for e in range(cfg.epochs) if cfg.mask == "learned" and e % cfg.mask_update_every == 0])
-        metrics["collapse_warning"] = metrics["training_health"]["collapse_warning"]
-    if data.test_raw is not None and cfg.mask == "learned" and data.kind == "mnist":
-        metrics["segmentation_auroc"] = ev.segmentation_auroc(model, data.test_raw, data.test_x, data.test_y,
-                                                              cfg.seg_images, cfg.eval_batch_size)
+    evaluation = evaluate(model, cfg, data, trained)
+    restore_best(model, trained, evaluation)
+    save_test_scores(workdir, data, evaluation.norm)
+    metrics = summarise(cfg, data, trained, evaluation)
+    metrics.update(training_health(cfg, trained, workdir, metrics["method"]))
+    seg = segment(model, cfg, data)
+    if seg is not None:
+        metrics["segmentation_auroc"] = seg
     if cfg.figures:
-        title = f"{metrics['method']} {cfg.dataset} class {cfg.normal_class}"
-        if data.frame_ids is not None:
-            fs = ev.frame_scores(norm, data.frame_ids, data.video_lengths)
-            labels = np.concatenate(data.video_labels)
-            flat = {k: np.concatenate(v) for k, v in fs.items()}
-            from common import plots
-            for k in ev.SCORES:
-                plots.save_score_histogram(flat[k][labels == 0], flat[k][labels == 1],
-                                           workdir / "figures" / f"fig4_hist_{k}.png",
-                                           title=f"UCSD Ped2 frames: {k}", xlabel=f"{k} (frame max)")
-            patch_labels = labels[data.frame_ids]
-            ev.save_figures(model, data.test_x, patch_labels, norm, workdir / "figures" / "patches", title,
-                            batch_size=cfg.eval_batch_size, label_names=("patches of normal frames",
-                                                                         "patches of anomalous frames"))
-        else:
-            ev.save_figures(model, data.test_x, data.test_y, norm, workdir / "figures", title,
-                            batch_size=cfg.eval_batch_size)
+        draw_figures(model, cfg, data, evaluation.norm, workdir,
+                     title=f"{metrics['method']} {cfg.dataset} class {cfg.normal_class}")
     eval_seconds = time.time() - t_eval
 
     metrics["weights_digest"] = weights_digest(model)
     print(f"weights digest {metrics['weights_digest']}", flush=True)
     if cfg.export_dir:
-        metrics["export"] = export(model, cfg, data, norm, strategy)
-
+        metrics["export"] = export(model, cfg, data, evaluation.norm, strategy)
     # The evaluated network, for a later stage: common.run_identity.load_frozen_weights(workdir, model, "oled").
     save_frozen_weights(workdir, "oled", model)
-    metrics.update(train_seconds=train_seconds, eval_seconds=eval_seconds, wall_seconds=time.time() - t_start,
-                   train_images_per_second=len(data.train_x) * cfg.epochs / max(train_seconds, 1e-9))
+    metrics.update(train_seconds=trained.seconds, eval_seconds=eval_seconds, wall_seconds=time.time() - t_start,
+                   train_images_per_second=len(data.train_x) * cfg.epochs / max(trained.seconds, 1e-9))
     # The PCA-20 floor of the same split (common/floors.py; REPORT.md's row "PCA-20 floor (ours)").
     metrics["floor"] = floor_metrics(data.train_x, data.test_x, data.test_y, data.frame_ids, data.video_lengths,
                                      data.video_labels, seed=cfg.seed)
