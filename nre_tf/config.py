@@ -26,7 +26,7 @@ PRESETS = {
                   patches_per_frame=40, max_frames=40, eval_epochs=1, magnet_epochs=1, magnet_batch_size=32),
     "quick": dict(epochs=5, batch_size=128, ae_epochs=5, n_train=4000, n_test=1000, epoch_pair=(2, 5),
                   attack_epochs=3, substitute_epochs=10, substitute_rounds=4, n_attack_test=1000,
-                  patches_per_frame=60, max_frames=1000, eval_epochs=5, magnet_epochs=100, magnet_batch_size=256),
+                  patches_per_frame=60, max_frames=1000, eval_epochs=5, magnet_epochs=100, magnet_batch_size=32),
     "paper": dict(epochs=100, batch_size=128, ae_epochs=100, n_train=0, n_test=0, epoch_pair=(40, 100),
                   attack_epochs=10, substitute_epochs=10, substitute_rounds=6, n_attack_test=0,
                   patches_per_frame=0, max_frames=0, eval_epochs=80, magnet_epochs=100, magnet_batch_size=256),
@@ -65,7 +65,13 @@ class NREConfig(RunConfig):
       magnet_epochs: epochs of MagNet's reformer AE (MagNet: 100, batch 256); the model is tiny (310
         weights) and learns slowly, so quick keeps the 100 epochs on the reduced data.
       magnet_lr / magnet_batch_size: Adam learning rate and batch size of MagNet's reformer (MagNet: Keras'
-        default 1e-3 and 256, reference notes 5.4; see the presets for the reduced scales).
+        default 1e-3 and 256, reference notes 5.4). The all-sigmoid reformer first sits on a plateau where its
+        output is one constant grey level (loss = the pixel variance, about 0.099 on digits, chance accuracy
+        after refinement) and leaves it after a number of Adam STEPS (on mnist5k: still there after 30 epochs
+        = 480 steps at batch 256; out of it between 625 and 1,250 steps at batch 32). MagNet's recipe makes
+        55,000 / 256 x 100 = 21,500 steps; 4,000 images at batch 256 make only 1,600, which can end on the
+        plateau. Quick therefore keeps the 100 epochs (the same compute) at batch 32: 12,500 steps. Paper scale
+        keeps MagNet's 256.
       nre_budget / nre_warmup: how Table 1's NRE row uses a budget of E epochs (:func:`nre_epoch_split`).
         ``split`` (default): ``warmup_epochs(E)`` epochs of the plain AE (A and the initialisation of
         E_phi + D), then the rest of the E epochs with Eq. 5, so NRE gets the same number of epochs as every
