@@ -1,4 +1,5 @@
-"""Add the row "PCA-20 floor (ours)" to job results stored before the floor existed, without retraining.
+"""Add the floor rows (``common.registry.FLOOR_ROWS``, e.g. "PCA-20 floor (ours)") to job results stored before
+the floor existed, without retraining.
 
     python -m common.add_floors --scale=quick [--only=oled.table1,nre] [--results_dir=results] [--data_dir=DIR]
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from common.config import write_json_atomic
 from common.errors import ConfigError, DataError, exit_on_error
-from common.registry import ADDED_ROWS, PACKAGES, PAPERS, SCALES, Job, all_tables, result_path
+from common.registry import FLOOR_ROWS, PACKAGES, PAPERS, SCALES, Job, all_tables, result_path
 from common.report import DEFAULT_RESULTS_DIR, write_report
 from common.run_tables import Selection, discover, git_commit, seed_workdir, stored_seed_values
 
@@ -41,7 +42,7 @@ def add_floor(job: Job, scale: str, results_dir: Path, data_dir: Path | None) ->
         return "skipped"
     res = json.loads(path.read_text())
     have = {(c["row"], c["col"]) for c in res["cells"]}
-    floor_cells = [c for c in job.cells if c[0] in ADDED_ROWS]
+    floor_cells = [c for c in job.cells if c[0] in FLOOR_ROWS]
     if have == set(job.cells):
         print(f"done  {job.key}: already has its floor cells", flush=True)
         return "present"

@@ -108,11 +108,23 @@ Cell = tuple[str, str]
 
 # Rows the report adds below a table's printed rows (not in the paper; its value is shown as "–").
 FLOOR_ROW = "PCA-20 floor (ours)"
+RAW_PIXEL_ROW = "Raw-pixel floor (ours)"
+RANDOM_ENCODER_ROW = "Random-encoder floor (ours)"
+AE_CONTROL_ROW = "AE, NRE's total epochs (control, ours)"
 ADDED_ROWS: dict[str, str] = {
     FLOOR_ROW: "floor computed by us in the same job, on the same split: PCA with 20 components fitted on the "
                "training images, anomaly score = reconstruction error (one-class tables, common/floors.py); "
                "for a representation table (NRE Table 1) the same classifier on the 20-d PCA projection",
+    RAW_PIXEL_ROW: "floor computed by us in the same job, on the same split: the same classifier on the raw "
+                   "pixel values (NRE Table 1, nre_tf/floors.py)",
+    RANDOM_ENCODER_ROW: "floor computed by us in the same job, on the same split: the same classifier on E(X) of "
+                        "the same encoder at its random initialisation, untrained (NRE Table 1, nre_tf/floors.py)",
+    AE_CONTROL_ROW: "control trained by us in the same job: the plain AE trained for as many epochs as NRE "
+                    "gets in all (AE warm-up + Eq. 5 epochs; equal to the AE row when they share the budget, "
+                    "nre_tf/representation_eval.py)",
 }
+# The added rows a job computes without training (``Job.floor``; ``common.add_floors`` adds them to stored results).
+FLOOR_ROWS: tuple[str, ...] = (FLOOR_ROW, RAW_PIXEL_ROW, RANDOM_ENCODER_ROW)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,14 +21,21 @@ Protocol (Section 4.4, the cleverhans black-box recipe of reference notes 5.6 an
   NRE_{0.6,0.2,0.2}: the same architecture initialised from that AE and trained with Eq. 5 (Adam 1e-4). R_A for
   NRE is the plain convolutional AE (FC + ReLU latent, Section 3.1) trained on the same training images -- the
   MagNet AE has no fully connected layer (assumption).
-* Reported: accuracy of the target on the refined adversarial examples (Table 3), plus the target's clean and
-  undefended accuracies and the substitute's accuracy.
+* Reported: accuracy of the target on the refined adversarial examples (Table 3), plus, as a column we add
+  ("eps=0 (clean)", in ``clean_refined``; the paper prints none), the target's accuracy on the refined CLEAN
+  attack images, and the target's clean and undefended accuracies and the substitute's accuracy.
+* Guard: a reformer that destroys clean accuracy makes every epsilon column meaningless (e.g. a reformer
+  collapsed to a near-constant output gives chance accuracy whatever the input). When the clean accuracy after
+  refinement of either defence is below ``MIN_CLEAN_FRACTION`` (one half) of the target's clean accuracy the
+  run stops with one error line (:class:`RefinementError`, non-zero exit) and writes no ``metrics.json``.
 
 Library code (no flags); the entry point is ``python -m nre_tf.table3 --dataset=mnist5k --scale=quick``.
 """
 from __future__ import annotations
 
 import time
+
+from common.errors import ReproError
 
 TABLE = "nre.table3"
 EPSILONS = (0.01, 0.1, 0.2, 0.3)
@@ -38,8 +45,30 @@ PAPER = {ROW_MAGNET: (0.9238, 0.7655, 0.614, 0.4242), ROW_NRE: (0.9802, 0.9056, 
 N_SUBSTITUTE = 150
 
 
+CLEAN_COLUMN = "eps=0 (clean)"
+# The run stops when refinement leaves less than this fraction of the target's clean accuracy (documented
+# choice: a useful reformer keeps clean accuracy close to the target's; one half is far below any useful one
+# and far above chance on ten classes).
+MIN_CLEAN_FRACTION = 0.5
+
+
+class RefinementError(ReproError):
+    """Refinement destroyed the target's clean accuracy (a collapsed reformer): no Table 3 can be reported."""
+
+
 def column(eps: float) -> str:
     return f"eps={eps:g}"
+
+
+def check_refinement(name: str, clean_refined: float, target_clean: float, loss: float | None = None) -> None:
+    """Raise :class:`RefinementError` when ``clean_refined`` < ``MIN_CLEAN_FRACTION`` x ``target_clean``."""
+    if clean_refined < MIN_CLEAN_FRACTION * target_clean:
+        extra = f", final training loss {loss:.4f}" if loss is not None else ""
+        raise RefinementError(
+            f"refinement by {name} destroys clean accuracy: the target classifies {clean_refined:.3f} of the clean "
+            f"attack images correctly after refinement, {target_clean:.3f} without (below "
+            f"{MIN_CLEAN_FRACTION:g} x; the reformer auto-encoder has collapsed{extra}); no Table 3 is written. "
+            f"Train the reformer longer (--magnet_epochs) or on more images (--n_train), or try another --seed")
 
 
 def attack_split(cfg):
@@ -48,12 +77,8 @@ def attack_split(cfg):
 
     from nre_tf import trainer
 
-    if cfg.dataset == "mnist" and not cfg.n_train:
-        x, y, xt, yt = trainer.load_classification_split("mnist", cfg.data_dir, 0, 0, cfg.seed)
-        x, y = x[:50000], y[:50000]
-    else:
-        x, y, xt, yt = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test,
-                                                         cfg.seed)
+    # MNIST: the first 50,000 training images (trainer.MNIST_PAPER_TRAIN), the 10,000 test images.
+    x, y, xt, yt = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.seed)
     f = lambda a: a.astype(np.float32) / 255.0  # noqa: E731
     x_sub, y_sub = xt[:N_SUBSTITUTE], yt[:N_SUBSTITUTE]
     x_att, y_att = xt[N_SUBSTITUTE:], yt[N_SUBSTITUTE:]
@@ -90,14 +115,20 @@ def run(config, substitute: str = "cnn") -> dict:
     target.fit(to_float(x), y, epochs=cfg.attack_epochs, batch_size=128, verbose=0, shuffle=True)
     times["target"] = time.perf_counter() - s
     target_acc = accuracy(y_att, predict_labels(target, x_att))
-    # Substitute from 150 samples.
-    s = time.perf_counter()
-    sub = train_substitute(target, x_sub, y_sub, cfg.substitute_rounds, cfg.substitute_epochs, substitute)
-    times["substitute"] = time.perf_counter() - s
-    sub_acc = accuracy(y_att, predict_labels(sub, x_att))
+    extra = {"no_defence": {}, "clean_refined": {}, "reformer_loss": {}}
+
+    def clean_column(name, model, log_dir):
+        """The column eps=0 (refined clean attack images); stops the run when refinement destroys it."""
+        extra["reformer_loss"][name] = _last_loss(log_dir)
+        extra["clean_refined"][name] = accuracy(y_att, predict_labels(target, np.clip(
+            trainer.reconstruct(model, x_att), 0.0, 1.0)))
+        check_refinement(name, extra["clean_refined"][name], target_acc, extra["reformer_loss"][name])
+
     # MagNet's reformer AE, then NRE with the same architecture.
     magnet, mnets, times["magnet_ae"] = trainer.train_autoencoder(
-        "magnet", x, cfg.magnet_epochs, 256, workdir / "magnet", seed=cfg.seed, resume=cfg.resume)
+        "magnet", x, cfg.magnet_epochs, cfg.magnet_batch_size, workdir / "magnet", seed=cfg.seed,
+        resume=cfg.resume, lr=cfg.magnet_lr)
+    clean_column(ROW_MAGNET, magnet, workdir / "magnet")
     plain, pnets, times["plain_ae_for_RA"] = trainer.train_autoencoder(
         "ae", x, cfg.ae_epochs, cfg.batch_size, workdir / "plain_ae", lr=cfg.ae_lr, latent_dim=cfg.latent_dim,
         seed=cfg.seed, resume=cfg.resume)
@@ -106,10 +137,13 @@ def run(config, substitute: str = "cnn") -> dict:
                                   exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
                                   resume=cfg.resume)
     times["nre"] = info["train_seconds"]
-    values, extra = {}, {"no_defence": {}, "clean_refined": {}}
-    for name, m in ((ROW_MAGNET, magnet), (ROW_NRE, nre)):
-        extra["clean_refined"][name] = accuracy(y_att, predict_labels(target, np.clip(trainer.reconstruct(m, x_att),
-                                                                                      0, 1)))
+    clean_column(ROW_NRE, nre, workdir / "nre")
+    # Substitute from 150 samples (after the defences, so that a collapsed reformer stops the run early).
+    s = time.perf_counter()
+    sub = train_substitute(target, x_sub, y_sub, cfg.substitute_rounds, cfg.substitute_epochs, substitute)
+    times["substitute"] = time.perf_counter() - s
+    sub_acc = accuracy(y_att, predict_labels(sub, x_att))
+    values = {}
     adv_02 = None
     for eps in EPSILONS:
         adv = fgsm(sub, x_att, eps, clip_min=0.0, clip_max=1.0)
@@ -132,3 +166,15 @@ def run(config, substitute: str = "cnn") -> dict:
     write_metrics(results, workdir)
     results["_cells"] = values
     return results
+
+
+def _last_loss(workdir) -> float | None:
+    """The last epoch's training loss in ``<workdir>/log.csv`` (written by ``common.training.fit_resumable``)."""
+    import csv
+    from pathlib import Path
+
+    path = Path(workdir) / "log.csv"
+    if not path.is_file():
+        return None
+    rows = list(csv.DictReader(path.open()))
+    return float(rows[-1]["loss"]) if rows and rows[-1].get("loss") else None

@@ -14,18 +14,21 @@ names.
 * ``nre.table1/{mnist5k,fashion_mnist}`` and ``nre.table3/{mnist5k,fashion_mnist}``: the same protocols on the
   datasets available here, registered as dataset variants (``./run_all.sh --only=nre.table1/mnist5k``).
 
-Every job takes the seed of its run (``--seeds``). Tables 1 and 4 also fill the row "PCA-20 floor (ours)"
-(``nre_tf/floors.py``), computed by the same run on the same data; each such job's ``floor`` computes those cells
-alone from the same data preparation, without training (``python -m common.add_floors``).
+Every job takes the seed of its run (``--seeds``). Table 1 also fills the rows "AE, NRE's total epochs (control,
+ours)" (``nre_tf/representation_eval.py``), "PCA-20 floor (ours)", "Raw-pixel floor (ours)" and
+"Random-encoder floor (ours)", Table 4 the row "PCA-20 floor (ours)" (``nre_tf/floors.py``), computed by the
+same run on the same data; each such job's ``floor`` computes the floor cells alone from the same data
+preparation, without training (``python -m common.add_floors``).
 """
 from __future__ import annotations
 
 import json
 
-from common.registry import FLOOR_ROW, Job, JobResult
+from common.registry import AE_CONTROL_ROW, FLOOR_ROW, FLOOR_ROWS, Job, JobResult
 
 T1_ROWS = ("AE [20]", "DAE [57]", "Context AE [42]", "Split-Brain AE [64]", "NRE_0.5,0.2,0.3 (Ours)")
 T1_COLS = ("L-SVM 40", "L-SVM 100", "R-SVM 40", "R-SVM 100")
+T1_ADDED_ROWS = (AE_CONTROL_ROW,) + FLOOR_ROWS  # rows the report adds (common.registry.ADDED_ROWS)
 T3_ROWS = ("MagNet [35]", "NRE_0.6,0.2,0.2 (Ours)")
 T3_COLS = ("eps=0.01", "eps=0.1", "eps=0.2", "eps=0.3")
 T4_CELLS = (("NRE_0.6,0.2,0.2", "EER"), ("NRE_0.6,0.4,0", "EER"))
@@ -57,13 +60,15 @@ def table1_job(dataset):
 def table1_floor(dataset):
     """The floor cells of a Table 1 job alone: the same split (same config and seed), no auto-encoder."""
     def floor(scale, workdir, data_dir, seed=0):
+        from common.training import setup_run
         from nre_tf import trainer
-        from nre_tf.floors import classification_floor, table1_cells
+        from nre_tf.floors import table1_cells, table1_floors
 
         cfg = _config(dataset, scale, workdir, data_dir, (0.5, 0.2, 0.3), seed).resolved()
         x, y, xt, yt = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test,
                                                          cfg.seed)
-        return table1_cells(classification_floor(x, y, xt, yt, seed), T1_COLS)
+        setup_run(cfg.seed, cfg.deterministic, cfg.precision)  # the random encoder's weights, as in the run
+        return table1_cells(table1_floors(x, y, xt, yt, cfg.latent_dim, cfg.seed), T1_COLS)
     return floor
 
 
@@ -100,7 +105,7 @@ def _table2(scale, workdir, data_dir, seed=0):
 
 
 JOBS = [
-    Job(table="nre.table1", name="mnist", cells=tuple((r, c) for r in T1_ROWS + (FLOOR_ROW,) for c in T1_COLS),
+    Job(table="nre.table1", name="mnist", cells=tuple((r, c) for r in T1_ROWS + T1_ADDED_ROWS for c in T1_COLS),
         run=table1_job("mnist"), datasets=("mnist",), floor=table1_floor("mnist"),
         description="5 auto-encoders x {40, 100} epochs, linear / RBF SVM on E(X)"),
     Job(table="nre.table3", name="mnist", cells=tuple((r, c) for r in T3_ROWS for c in T3_COLS),

@@ -31,6 +31,13 @@ flags.DEFINE_float("ae_lr", 1e-4, "Adam learning rate of the plain AE (assumptio
 flags.DEFINE_integer("ae_epochs", None, "Epochs of the plain AE (default: the --scale preset).")
 flags.DEFINE_integer("n_train", None, "Training images kept (0 = all; default: the --scale preset).")
 flags.DEFINE_integer("n_test", None, "Test images kept (0 = all; default: the --scale preset).")
+flags.DEFINE_enum("nre_budget", "split", ("split", "extra"), "Table 1: how NRE spends a column's E epochs: split = "
+                  "AE warm-up + Eq. 5 epochs summing to E (the paper's same-epochs rule); extra = E AE + E Eq. 5.")
+flags.DEFINE_float("nre_warmup", 0.5, "Table 1, --nre_budget=split: fraction of the E epochs given to the AE "
+                   "warm-up (chosen; the paper is silent).")
+flags.DEFINE_integer("magnet_epochs", None, "Table 3: epochs of MagNet's reformer AE (default: the --scale preset).")
+flags.DEFINE_integer("magnet_batch_size", None, "Table 3: batch size of MagNet's reformer AE (default: the preset).")
+flags.DEFINE_float("magnet_lr", 1e-3, "Table 3: Adam learning rate of MagNet's reformer AE (MagNet: 1e-3).")
 
 FLAGS = flags.FLAGS
 
@@ -56,7 +63,8 @@ def config_from_flags(default_lambdas=(0.5, 0.2, 0.3)):
         cflags.common_values(), lambdas=parse_lambdas(FLAGS.lambdas, default_lambdas), T=FLAGS.T,
         clusters=FLAGS.clusters, exact=FLAGS.exact, refresh_every=FLAGS.refresh_every,
         latent_dim=FLAGS.latent_dim, lr=FLAGS.lr, ae_lr=FLAGS.ae_lr, ae_epochs=FLAGS.ae_epochs,
-        n_train=FLAGS.n_train, n_test=FLAGS.n_test))
+        n_train=FLAGS.n_train, n_test=FLAGS.n_test, nre_budget=FLAGS.nre_budget, nre_warmup=FLAGS.nre_warmup,
+        magnet_epochs=FLAGS.magnet_epochs, magnet_batch_size=FLAGS.magnet_batch_size, magnet_lr=FLAGS.magnet_lr))
 
 
 def run(config) -> dict:
