@@ -28,10 +28,11 @@ KINDS = ("linear_svm", "rbf_svm")
 TABLE1_FLOOR_ROWS = {"pca20": FLOOR_ROW, "raw_pixels": RAW_PIXEL_ROW, "random_encoder": RANDOM_ENCODER_ROW}
 
 
-def _svms(f_tr, y, f_te, yt, seed: int) -> dict[str, float]:
+def _svms(f_tr, y, f_te, yt, seed: int, standardize: bool = True) -> dict[str, float]:
     from common.linear_eval import NRE_RBF_GAMMA, fit_and_score
 
-    return {kind: fit_and_score(kind, f_tr, y, f_te, yt, gamma=NRE_RBF_GAMMA, seed=seed) for kind in KINDS}
+    return {kind: fit_and_score(kind, f_tr, y, f_te, yt, gamma=NRE_RBF_GAMMA, seed=seed, standardize=standardize)
+            for kind in KINDS}
 
 
 def classification_floor(x, y, xt, yt, seed: int = 0) -> dict[str, float]:
@@ -51,8 +52,12 @@ def pixels(x) -> np.ndarray:
 
 
 def raw_pixel_floor(x, y, xt, yt, seed: int = 0) -> dict[str, float]:
-    """Test accuracy of the same SVMs on the raw pixel values (scaled to [0, 1])."""
-    return _svms(pixels(x), y, pixels(xt), yt, seed)
+    """Test accuracy of the same SVMs on the raw pixel values (scaled to [0, 1]), not standardised: the pixels
+    already share one scale, and standardising the near-constant border pixels blows them up. Measured on
+    mnist5k (4,000 train / 1,000 test, shared 2-core CPU): LinearSVC standardised 0.819 in 82 s (dual) or more than
+    10 min (primal, sklearn's "auto" choice here), unstandardised 0.867 in 1-3 s; and RBF's fixed gamma 0.01
+    (Sec. 4.2) is meant for distances on that scale, not on 784 unit-variance dimensions."""
+    return _svms(pixels(x), y, pixels(xt), yt, seed, standardize=False)
 
 
 def random_encoder_floor(x, y, xt, yt, latent_dim: int = 128, seed: int = 0) -> dict[str, float]:

@@ -74,6 +74,18 @@ def evaluate(scored: dict, test_labels: np.ndarray, pooling: str = "mean") -> di
     return out
 
 
+def constant_scores(scored: dict, rtol: float = 1e-5) -> dict[str, bool]:
+    """Per score column (``sampled``, ``all``): whether the network's raw test scores are one value up to float
+    rounding (the tie rule of :func:`common.metrics.minmax`): its outputs do not vary with its input, so its AUROC
+    is 0.5 by ties, not a measurement (an untrained or collapsed network)."""
+    out = {}
+    for k in ("sampled", "all"):
+        a = np.asarray(scored.get(k, ()), np.float64)
+        if a.size:
+            out[k] = bool(a.max() - a.min() <= rtol * max(abs(a.max()), abs(a.min())))
+    return out
+
+
 def floor_only(cfg) -> dict:
     """The PCA-20 floor of one run's split (the ``floor`` entry of :func:`evaluate`), from the run's own data
     preparation and test stream, without training: what ``common.add_floors`` adds to results stored earlier."""

@@ -74,6 +74,14 @@ def run(config: VideoConfig) -> dict:
     scored = evaluate.score_segments(model, data.test_stream(cfg, task, videos.test), floor)
     score_seconds = time.time() - t0
     results = evaluate.evaluate(scored, videos.test_labels, cfg.pooling)
+    constant = evaluate.constant_scores(scored)
+    if any(constant.values()):
+        log.warning("the network's test scores do not vary with its input (%s): its outputs are the same for "
+                    "every segment, so its AUROC is a tie (0.5), not a measurement; the training did not move it "
+                    "(see loss_per_epoch): train longer or with another --lr",
+                    ", ".join(k for k, v in constant.items() if v))
+        print("WARNING: constant scores: the network's outputs do not vary with its input; AUROC 0.5 by ties",
+              flush=True)
     model.set_score_range(scored["all"])
     metrics = {
         "auroc": results[cfg.score]["auroc"], "score": cfg.score, "pooling": cfg.pooling,
@@ -88,6 +96,7 @@ def run(config: VideoConfig) -> dict:
                  "test_segments": results["sampled"]["n_segments"], "test_permutations": cfg.test_permutations},
         **training, "score_seconds": score_seconds,
         "score_segments_per_second": len(scored["all"]) / max(score_seconds, 1e-9),
+        "constant_scores_warning": any(constant.values()), "constant_scores": constant,
     }
     if cfg.export_dir:
         batch = next(iter(data.test_stream(cfg, task, videos.test)))

@@ -202,3 +202,11 @@ def test_video_job_fills_the_floor_row_and_rereads_a_finished_run(tmp_path):
     stamp = metrics.stat().st_mtime_ns
     again = job.run("smoke", tmp_path / "work", tmp_path / "data")
     assert again.values == res.values and metrics.stat().st_mtime_ns == stamp  # re-read, not retrained
+
+
+def test_constant_scores_are_flagged_as_ties_not_measurements():
+    from permutation_tf.evaluate import constant_scores
+
+    flat = np.full(12, np.log(6.0)) * (1 + 1e-7 * np.arange(12))   # float rounding around ln 6: a tie
+    assert constant_scores({"sampled": flat, "all": flat + np.arange(12) * 0.01}) == {"sampled": True, "all": False}
+    assert video_auroc(flat, np.arange(12) // 3, np.arange(12) % 3, np.array([0, 1, 0, 1]))["auroc"] == 0.5
