@@ -95,39 +95,30 @@ def _table1_job(dataset: str, row: str, variant: str) -> Job:
                description=f"{label}: pre-train, then frozen conv + re-initialised fc6-fc8{on}")
 
 
-def _table2_job(dataset: str, variant: str) -> Job:
-    row = "Ours (conv1-conv5 frozen)"
+TABLE2_ROWS = {  # name suffix -> (row, fold result key in metrics.json, description)
+    "frozen": ("Ours (conv1-conv5 frozen)", "folds_linear_conv5",
+               "linear classifier on frozen conv5 of the theta=0.7 model, one per fold"),
+    "finetuned": ("Ours (conv1-conv5 finetuned)", "folds_finetuned",
+                  "conv1-conv5 fine-tuned + linear classifier on conv5 of the theta=0.7 model, one per fold"),
+}
+
+
+def _table2_job(dataset: str, variant: str, mode: str) -> Job:
+    row, key, description = TABLE2_ROWS[mode]
 
     def run(scale, workdir, data_dir):
         m = _run(dataset, scale, workdir, data_dir, "e")
-        folds = m["transfer"]["discriminator"]["folds_linear_conv5"]
+        folds = m["transfer"]["discriminator"][key]
         return JobResult(values={(row, "Accuracy"): folds["mean"], (row, "SD"): folds["sd"]}, seeds=(0,),
                          extra={"folds": folds, **_extra(m)})
 
     p = f"{dataset}_" if variant else ""
-    return Job(table="artifacts.table2", name=f"{p}frozen", cells=((row, "Accuracy"), (row, "SD")), run=run,
-               datasets=(dataset,), variant=variant, workdir_name=f"artifacts.table1/{p}e",
-               description="linear classifier on frozen conv5 of the theta=0.7 model, one per fold")
-
-
-def _table2_finetuned_job(dataset: str, variant: str) -> Job:
-    row = "Ours (conv1-conv5 finetuned)"
-
-    def run(scale, workdir, data_dir):
-        m = _run(dataset, scale, workdir, data_dir, "e")
-        folds = m["transfer"]["discriminator"]["folds_finetuned"]
-        return JobResult(values={(row, "Accuracy"): folds["mean"], (row, "SD"): folds["sd"]}, seeds=(0,),
-                         extra={"folds": folds, **_extra(m)})
-
-    p = f"{dataset}_" if variant else ""
-    return Job(table="artifacts.table2", name=f"{p}finetuned", cells=((row, "Accuracy"), (row, "SD")), run=run,
-               datasets=(dataset,), variant=variant, workdir_name=f"artifacts.table1/{p}e",
-               description="conv1-conv5 fine-tuned + linear classifier on conv5 of the theta=0.7 model, one per fold")
+    return Job(table="artifacts.table2", name=f"{p}{mode}", cells=((row, "Accuracy"), (row, "SD")), run=run,
+               datasets=(dataset,), variant=variant, workdir_name=f"artifacts.table1/{p}e", description=description)
 
 
 def _jobs(dataset: str, variant: str = "") -> list[Job]:
-    return ([_table1_job(dataset, r, variant) for r in ROWS] + [_table2_job(dataset, variant)]
-            + [_table2_finetuned_job(dataset, variant)])
+    return [_table1_job(dataset, r, variant) for r in ROWS] + [_table2_job(dataset, variant, m) for m in TABLE2_ROWS]
 
 
 # ------------------------------------------------------------------------------------------- Tables 3-5
