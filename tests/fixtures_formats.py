@@ -348,6 +348,22 @@ def write_vid_tree(data_dir, snippets: dict, n_frames: int = 4, shape=(24, 32), 
 
 
 # ------------------------------------------------------------------------------------------ image folder
+def bar_images(rng, n: int, vertical: bool, bars: int = 1) -> list[np.ndarray]:
+    """``n`` 28x28 uint8 images, each with ``bars`` bright 3-pixel bars (vertical or horizontal) at random places
+    and intensities on black: two trivially separable one-class fixtures for OLED / NRE smoke runs."""
+    imgs = []
+    for _ in range(n):
+        a = np.zeros((28, 28), np.uint8)
+        for _ in range(bars):
+            p = rng.integers(4, 22)
+            if vertical:
+                a[3:25, p:p + 3] = rng.integers(180, 256)
+            else:
+                a[p:p + 3, 3:25] = rng.integers(180, 256)
+        imgs.append(a)
+    return imgs
+
+
 def write_image_folder(root, images_by_class: dict, ext: str = ".png") -> list[Path]:
     """``root/<class>/<i>.png`` from {class: [uint8 (H, W) or (H, W, 3) arrays]}."""
     from PIL import Image

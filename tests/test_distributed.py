@@ -13,29 +13,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from tests.fixtures_formats import make_mnist_like, write_image_folder
+from tests.fixtures_formats import bar_images, make_mnist_like, write_image_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _bars(rng, n, vertical):
-    imgs = []
-    for _ in range(n):
-        a = np.zeros((28, 28), np.uint8)
-        p = rng.integers(4, 22)
-        if vertical:
-            a[3:25, p:p + 3] = rng.integers(180, 256)
-        else:
-            a[p:p + 3, 3:25] = rng.integers(180, 256)
-        imgs.append(a)
-    return imgs
 
 
 @pytest.fixture(scope="module")
 def bars(tmp_path_factory):
     root = tmp_path_factory.mktemp("bars")
     rng = np.random.default_rng(0)
-    write_image_folder(root, {"horizontal": _bars(rng, 30, False), "vertical": _bars(rng, 30, True)})
+    write_image_folder(root, {"horizontal": bar_images(rng, 30, False), "vertical": bar_images(rng, 30, True)})
     return root
 
 

@@ -13,24 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from tests.fixtures_formats import write_image_folder
+from tests.fixtures_formats import bar_images, write_image_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "REPRO_NO_PROGRESS": "1", "CUDA_VISIBLE_DEVICES": ""}
 TIMING = {"train_seconds", "eval_seconds", "wall_seconds", "train_images_per_second"}
-
-
-def _bars(rng, n, vertical):
-    imgs = []
-    for _ in range(n):
-        a = np.zeros((28, 28), np.uint8)
-        p = rng.integers(4, 22)
-        if vertical:
-            a[3:25, p:p + 3] = rng.integers(180, 256)
-        else:
-            a[p:p + 3, 3:25] = rng.integers(180, 256)
-        imgs.append(a)
-    return imgs
 
 
 def _cmd(data, work, *extra):
@@ -47,7 +34,8 @@ def _first_checkpoint(work) -> bool:
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill")
     rng = np.random.default_rng(0)
-    write_image_folder(root / "data", {"horizontal": _bars(rng, 24, False), "vertical": _bars(rng, 24, True)})
+    write_image_folder(root / "data", {"horizontal": bar_images(rng, 24, False),
+                                       "vertical": bar_images(rng, 24, True)})
     ref, killed = root / "ref", root / "killed"
     # The uninterrupted run and the run to be killed start together (two processes, same command but workdir).
     p_ref = subprocess.Popen(_cmd(root / "data", ref), cwd=REPO, env=ENV, stdout=subprocess.PIPE,

@@ -10,23 +10,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from tests.fixtures_formats import write_image_folder
+from tests.fixtures_formats import bar_images, write_image_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _bars(rng, n, vertical):
-    imgs = []
-    for _ in range(n):
-        a = np.zeros((28, 28), np.uint8)
-        for _ in range(2):
-            p = rng.integers(4, 22)
-            if vertical:
-                a[3:25, p:p + 3] = rng.integers(180, 256)
-            else:
-                a[p:p + 3, 3:25] = rng.integers(180, 256)
-        imgs.append(a)
-    return imgs
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +22,8 @@ def smoke_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("folder")
     rng = np.random.default_rng(0)
-    write_image_folder(root, {"horizontal": _bars(rng, 40, False), "vertical": _bars(rng, 40, True)})
+    write_image_folder(root, {"horizontal": bar_images(rng, 40, False, bars=2),
+                              "vertical": bar_images(rng, 40, True, bars=2)})
     work, export = tmp_path_factory.mktemp("work"), tmp_path_factory.mktemp("export")
     cfg = OLEDConfig(dataset="image_folder", data_dir=str(root), normal_class=0, scale="smoke", workdir=str(work),
                      export_dir=str(export), resume=False)
