@@ -11,8 +11,13 @@ preprocessing; see ``artifacts_tf.train.game_batches``), for evaluation by :func
   labelled = the training images with labels, test = the 10k test images; folds = ten seeded disjoint folds of
   ``fold_size`` labelled training images (the STL-10 folds hold 1,000 of 5,000).
 * ``image_folder``: ``<data_dir>/train/<class>/*`` (unlabelled and labelled) and ``<data_dir>/test/<class>/*``
-  (``val/`` when there is no ``test/``, as in ImageNet). Read whole into memory (``common.datasets``): fine for the
-  quick-scale subsets, not for all of ImageNet (see README, "Not done here").
+  (``val/`` when there is no ``test/``, as in ImageNet). The unlabelled images are streamed from the files
+  (``common.streaming.image_folder_source``: ImageNet-scale pre-training never holds the folder in memory); the
+  labelled and test images are read into memory only for ``--transfer=table1`` (a small labelled folder); with
+  another transfer only 16 test images are read, for Fig. 6 and the export check.
+
+The unlabelled set is a ``common.streaming.Source`` for every dataset (STL-10's 100k images are read from the
+memory-mapped binary, ``stl10_source``); ``pretrain_limit`` takes a seeded random subset of it.
 
 Training augmentation (paper Sec. 5.2.1: "we randomly resize the images and extract 96x96 crops"; code, notes
 2.2): ``common.augment.artifacts_train``: a random crop covering 1/3 to all of the image with aspect 3/4..4/3,
@@ -28,9 +33,13 @@ from common.datasets import load_images, stl10_folds
 from common.errors import DataError
 
 
+# Test images read for Fig. 6 and the export check when the test set itself is not needed (image folders).
+PREVIEW_IMAGES = 16
+
+
 @dataclasses.dataclass
 class RunData:
-    unlabelled: np.ndarray          # uint8 (N, H, W, C)
+    unlabelled: object              # common.streaming.Source (uint8 (H, W, C) examples, streamed)
     labelled_x: np.ndarray
     labelled_y: np.ndarray
     test_x: np.ndarray
@@ -46,7 +55,7 @@ def _subset(n: int, limit: int | None, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, int(limit), replace=False))
 
 
-def _stratified(y: np.ndarray, limit: int | None, rng: np.random.Generator) -> np.ndarray:
+def stratified_indices(y: np.ndarray, limit: int | None, rng: np.random.Generator) -> np.ndarray:
     """A class-balanced random subset of ``limit`` indices (all when limit is 0/None or >= len(y))."""
     if not limit or limit >= len(y):
         return np.arange(len(y))
@@ -58,32 +67,36 @@ def _stratified(y: np.ndarray, limit: int | None, rng: np.random.Generator) -> n
 
 def load(cfg) -> RunData:
     """The three sets (and the folds) for a resolved config; DataError when the dataset is missing."""
+    from common.datasets import check_data_dir
+    from common.streaming import array_source, image_folder_source, stl10_source, subset
+
     rng = np.random.default_rng(cfg.seed + 101)
     d = cfg.data_dir
     if cfg.dataset == "stl10":
-        unl = load_images("stl10", "unlabeled", d, mmap=True)
+        unl = stl10_source(check_data_dir("stl10", d), "unlabeled")
         lab = load_images("stl10", "train", d)
         test = load_images("stl10", "test", d)
         folds = stl10_folds(d)
     elif cfg.dataset == "fashion_mnist":
         lab = load_images("fashion_mnist", "train", d)
         test = load_images("fashion_mnist", "test", d)
-        unl = lab
+        unl = array_source(lab.x, name="fashion_mnist")   # the training images without their labels
         folds = None
     elif cfg.dataset == "image_folder":
-        from common.paths import resolve_data_dir
-
-        lab = load_images("image_folder", "train", d)
+        root = check_data_dir("image_folder", d)
+        unl = image_folder_source(root, split="train")
         # ImageNet / Places have val/ where other folders have test/.
-        test = load_images("image_folder", "test" if (resolve_data_dir(d) / "test").is_dir() else "val", d)
-        unl = lab
+        test_split = "test" if (root / "test").is_dir() else "val"
+        if cfg.transfer != "table1":
+            return _streamed_image_folder(cfg, unl, image_folder_source(root, split=test_split), rng)
+        lab = load_images("image_folder", "train", d)
+        test = load_images("image_folder", test_split, d)
         folds = None
     else:
         raise DataError(f"unsupported dataset {cfg.dataset!r}")
-    u_idx = _subset(len(unl), cfg.pretrain_limit, rng)
-    unlabelled = np.asarray(unl.x[u_idx])
-    l_idx = _stratified(lab.y, cfg.labelled_limit, rng)
-    t_idx = _stratified(test.y, cfg.test_limit, rng)
+    unlabelled = subset(unl, _subset(len(unl), cfg.pretrain_limit, rng))
+    l_idx = stratified_indices(lab.y, cfg.labelled_limit, rng)
+    t_idx = stratified_indices(test.y, cfg.test_limit, rng)
     labelled_x, labelled_y = np.asarray(lab.x[l_idx]), lab.y[l_idx]
     if folds is not None:
         pos = {int(i): k for k, i in enumerate(l_idx)}
@@ -93,10 +106,32 @@ def load(cfg) -> RunData:
     if len(np.unique(labelled_y)) < 2:
         raise DataError(f"the labelled {cfg.dataset} set holds fewer than two classes; it cannot train a classifier")
     summary = {"unlabelled": int(len(unlabelled)), "labelled": int(len(labelled_y)), "test": int(len(t_idx)),
-               "stored_size": list(unl.x.shape[1:]), "image_size": cfg.image_size, "classes": len(lab.classes),
+               "stored_size": list(lab.x.shape[1:]), "image_size": cfg.image_size, "classes": len(lab.classes),
                "folds": len(folds), "fold_sizes": [int(len(f)) for f in folds]}
     return RunData(unlabelled, labelled_x, labelled_y, np.asarray(test.x[t_idx]), test.y[t_idx], list(lab.classes),
                    folds, summary)
+
+
+def _streamed_image_folder(cfg, unl, test_source, rng) -> RunData:
+    """An image folder without the Table 1 transfer (ImageNet pre-training for Tables 3-5): nothing is read
+    whole; the labelled set is empty and ``test_x`` holds the first :data:`PREVIEW_IMAGES` test images (sorted
+    listing), resized to ``image_size``, for Fig. 6 and the export check."""
+    import tensorflow as tf
+
+    from common.streaming import data_errors, make_dataset, subset
+
+    unlabelled = subset(unl, _subset(len(unl), cfg.pretrain_limit, rng))
+    first = subset(test_source, np.arange(min(PREVIEW_IMAGES, len(test_source))))
+    with data_errors(first):
+        batch = next(iter(make_dataset(first, seed=cfg.seed, batch_size=len(first), shuffle=False,
+                                       size=(cfg.image_size, cfg.image_size))))
+    preview = np.asarray(tf.image.convert_image_dtype(batch["image"], tf.uint8, saturate=True))
+    summary = {"unlabelled": int(len(unlabelled)), "labelled": 0, "test": int(len(preview)), "streamed": True,
+               "stored_size": None, "image_size": cfg.image_size, "classes": len(unl.classes), "folds": 0,
+               "fold_sizes": [], "note": f"--transfer={cfg.transfer}: labelled and test images not loaded; "
+                                         f"test = the first {len(preview)} test images, for Fig. 6 / export"}
+    return RunData(unlabelled, np.zeros((0,) + preview.shape[1:], np.uint8), np.zeros(0, np.int64), preview,
+                   np.asarray(first.labels), list(unl.classes), [], summary)
 
 
 def make_folds(n: int, n_folds: int, fold_size: int | None, seed: int) -> list[np.ndarray]:

@@ -128,25 +128,24 @@ AE_FIELDS = ("dataset", "image_size", "lrelu_slope", "ae_output", "ae_epochs", "
              "precision", "seed")
 
 
-def game_batches(cfg, images, seed: int, epochs: int):
-    """``data(first_epoch)`` for :func:`common.training.fit_resumable` and its steps per epoch: the uint8 images
-    through :func:`common.streaming.make_dataset` (epoch order and per-example augmentation seeds depend on
-    (seed, epoch, index) only, so a resumed run sees the same batches); training preprocessing
-    :func:`common.augment.artifacts_train` (the authors' ``process_train``; colour jitter on RGB data only),
-    or a plain resize to [-1, 1] with ``--noaugment``."""
+def game_batches(cfg, source, seed: int, epochs: int):
+    """``data(first_epoch)`` for :func:`common.training.fit_resumable` and its steps per epoch: the unlabelled
+    ``common.streaming.Source`` through :func:`common.streaming.make_dataset` (epoch order and per-example
+    augmentation seeds depend on (seed, epoch, index) only, so a resumed run sees the same batches); training
+    preprocessing :func:`common.augment.artifacts_train` (the authors' ``process_train``; colour jitter on RGB
+    data only), or a plain resize to [-1, 1] with ``--noaugment``."""
     from common import augment
-    from common.streaming import array_source, make_dataset, steps_per_epoch
+    from common.streaming import make_dataset, steps_per_epoch
 
-    source = array_source(images)
     size = (cfg.image_size, cfg.image_size)
-    color = images.shape[-1] == 3
+    color = source.shape is None or source.shape[-1] == 3   # streamed folders decode to RGB
     if cfg.augment:
         def prep(image, s):
             return augment.artifacts_train(image, s, size, color=color)
     else:
         def prep(image, s):
             return augment.to_signed(augment.resize(image, size))
-    drop = len(images) >= cfg.batch_size
+    drop = len(source) >= cfg.batch_size
 
     def data(first):
         return make_dataset(source, seed=seed, batch_size=cfg.batch_size, preprocess=prep, start_epoch=first,
@@ -206,6 +205,7 @@ def pretrain_autoencoder(cfg, data, workdir: Path):
     from artifacts_tf.losses import autoencoder_loss
     from artifacts_tf.networks import Autoencoder
     from common.run_identity import load_frozen_weights, read_identity, save_frozen_weights
+    from common.streaming import data_errors
     from common.training import fit_resumable
 
     ae = Autoencoder(cfg.image_size, 3, cfg.encoder_kernel, cfg.lrelu_slope, cfg.ae_output, name="autoencoder")
@@ -222,8 +222,10 @@ def pretrain_autoencoder(cfg, data, workdir: Path):
         t0 = time.time()
         batches, steps = game_batches(cfg, data.unlabelled, cfg.seed + 1, cfg.ae_epochs)
         ae.compile(_adam(cfg, steps * cfg.ae_epochs), loss=lambda y, p: autoencoder_loss(y, p))
-        hist = fit_resumable(ae, lambda first: batches(first).map(lambda x: (x, x)), epochs=cfg.ae_epochs,
-                             workdir=workdir / AE_NAME, steps_per_epoch=steps, resume=cfg.resume, tensorboard=False)
+        with data_errors(data.unlabelled):   # an unreadable streamed file: one DataError naming it
+            hist = fit_resumable(ae, lambda first: batches(first).map(lambda x: (x, x)), epochs=cfg.ae_epochs,
+                                 workdir=workdir / AE_NAME, steps_per_epoch=steps, resume=cfg.resume,
+                                 tensorboard=False)
         save_frozen_weights(workdir, AE_NAME, ae)
         print(f"autoencoder: trained {cfg.ae_epochs} epochs in {time.time() - t0:.0f} s, loss "
               f"{hist[-1]['loss']:.4f}", flush=True)
@@ -245,14 +247,16 @@ def train_game(cfg, data, autoencoder, workdir: Path):
     """Sec. 4.3: C against R (or G for (l)) for ``cfg.epochs`` epochs on the unlabelled images, resumable
     exactly: the checkpoint holds both players' weights and optimizers, the history buffer (model variables)
     and the damage / dropout RNG states, and each epoch's batches depend on (seed, epoch) only."""
+    from common.streaming import data_errors
     from common.training import fit_resumable, resolve_jit_compile
 
     model = build_model(cfg, autoencoder)
     batches, steps = game_batches(cfg, data.unlabelled, cfg.seed + 2, cfg.epochs)
     model.compile(_adam(cfg, steps * cfg.epochs), _adam(cfg, steps * cfg.epochs) if model.has_generator_player
                   else None, jit_compile=resolve_jit_compile(cfg.jit_compile, cfg.strategy, cfg.deterministic))
-    hist = fit_resumable(model, batches, epochs=cfg.epochs, workdir=workdir, steps_per_epoch=steps,
-                         resume=cfg.resume)
+    with data_errors(data.unlabelled):
+        hist = fit_resumable(model, batches, epochs=cfg.epochs, workdir=workdir, steps_per_epoch=steps,
+                             resume=cfg.resume)
     return model, dict(hist[-1]) if hist else {}
 
 

@@ -250,25 +250,12 @@ def layerwise_sizes(feature_model) -> dict:
 def balanced_subset(source, limit: int | None, seed: int):
     """A ``common.streaming.Source`` holding a seeded class-balanced subset of ``limit`` examples of ``source``
     (``limit`` 0 / None: ``source`` itself); the subset's order is the source's (sorted)."""
-    import tensorflow as tf
-
-    from common.streaming import Source
+    from artifacts_tf.data import stratified_indices
+    from common.streaming import subset
 
     if not limit or limit >= len(source):
         return source
-    y = np.asarray(source.labels)
-    rng = np.random.default_rng(seed)
-    classes = np.unique(y)
-    per = max(1, int(limit) // len(classes))
-    idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), min(per, int(np.sum(y == c))), replace=False)
-                                  for c in classes]))
-    table = tf.constant(idx, tf.int64)
-
-    def load(i):
-        return source.load(tf.gather(table, i))
-
-    return Source(source.name, len(idx), y[idx], source.classes, source.origin, load, source.shape,
-                  source.diagnose)
+    return subset(source, stratified_indices(np.asarray(source.labels), limit, np.random.default_rng(seed)))
 
 
 def _stream(source, image_size: int, batch_size: int, seed: int, train: bool, num_epochs=1, start_epoch: int = 0):

@@ -49,7 +49,7 @@ SHUFFLE_SALT, AUGMENT_SALT = 0x5348, 0x4155
 MAX_DIAGNOSE_FILES = 20000
 
 __all__ = ["Source", "ImageFiles", "list_image_files", "image_folder_source", "stl10_source", "array_source",
-           "epoch_order", "example_seed", "make_dataset", "steps_per_epoch", "data_errors", "find_unreadable",
+           "subset", "epoch_order", "example_seed", "make_dataset", "steps_per_epoch", "data_errors", "find_unreadable",
            "TF_IMAGE_EXTENSIONS"]
 
 
@@ -263,6 +263,21 @@ def array_source(images: ImageSet | np.ndarray, labels=None, classes=None, name:
 
 
 # ------------------------------------------------------------------------------------------ the pipeline
+def subset(source: Source, indices) -> Source:
+    """The examples ``indices`` (int, in the order given) of ``source`` as a Source of their own: still streamed
+    (example ``k`` of the subset loads example ``indices[k]`` of ``source``), labels and shape kept."""
+    idx = np.asarray(indices, np.int64).reshape(-1)
+    if len(idx) and (idx.min() < 0 or idx.max() >= len(source)):
+        raise DataError(f"subset indices must lie in 0..{len(source) - 1}, got {idx.min()}..{idx.max()}")
+    table = tf.constant(idx, tf.int64)
+
+    def load(i):
+        return source.load(tf.gather(table, i))
+
+    return Source(source.name, len(idx), np.asarray(source.labels)[idx], source.classes, source.origin, load,
+                  source.shape, source.diagnose)
+
+
 def _seed_vector(seed: int, salt: int):
     return tf.constant([int(seed), salt], tf.int64)
 

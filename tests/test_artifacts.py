@@ -237,12 +237,13 @@ def test_game_resumes_exactly_after_a_kill_history_buffer_included(autoencoder, 
     """Two epochs in one go == one epoch, a new process-like start (fresh model), the second epoch resumed from
     the checkpoint: weights, both optimizers, the history buffer and the RNG states all come back."""
     from artifacts_tf.train import _adam, build_model, game_batches
+    from common.streaming import array_source
     from common.training import fit_resumable
 
     cfg = ArtifactsConfig(dataset="fashion_mnist", scale="smoke", image_size=S, batch_size=4, history_size=4,
                           seed=5).resolved()
     images = np.random.default_rng(6).integers(0, 256, (4, 28, 28, 1)).astype(np.uint8)
-    batches, steps = game_batches(cfg, images, seed=7, epochs=2)   # one step per epoch (keeps the test short)
+    batches, steps = game_batches(cfg, array_source(images), seed=7, epochs=2)   # one step per epoch (short test)
     assert steps == 1
 
     def train(workdir, epochs):

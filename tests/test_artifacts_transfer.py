@@ -122,3 +122,41 @@ def test_protocol_options_are_checked_before_anything_runs():
         ArtifactsConfig(dataset="fashion_mnist", discriminator_dir="/x").resolved()       # with transfer=table1
     cfg = ArtifactsConfig(dataset="fashion_mnist", transfer="voc07", transfer_data_dir="/v", scale="paper").resolved()
     assert (cfg.voc_epochs, cfg.layerwise_epochs, cfg.finetune_folds) == (80, 10, False)
+
+
+def test_image_folder_pretraining_streams_the_files(tmp_path):
+    """ImageNet-scale pre-training (Tables 3-5) never reads the folder whole: with --transfer other than table1
+    the unlabelled set is a streamed Source (a seeded --pretrain_limit subset), no labelled image is loaded, the
+    game batches come from the files at image_size, and an unreadable file is one DataError naming it."""
+    from artifacts_tf import data as adata
+    from artifacts_tf.config import ArtifactsConfig
+    from artifacts_tf.train import game_batches
+    from common.errors import DataError
+    from common.streaming import Source, data_errors
+    from tests.fixtures_formats import write_image_folder
+
+    rng = np.random.default_rng(2)
+    for split, n, side in (("train", 6, 40), ("val", 2, 52)):         # stored sizes differ from image_size
+        x, y = _colour_images(rng, n, side)
+        write_image_folder(tmp_path / split, {f"c{k}": x[y == k] for k in range(3)}, ext=".jpg")
+    cfg = ArtifactsConfig(dataset="image_folder", data_dir=str(tmp_path), scale="smoke", image_size=S,
+                          batch_size=4, pretrain_limit=10, transfer="none").resolved()
+    d = adata.load(cfg)
+    assert isinstance(d.unlabelled, Source) and len(d.unlabelled) == 10
+    assert len(d.labelled_y) == 0 and d.summary["streamed"] and d.test_x.shape == (6, S, S, 3)
+    assert d.test_x.dtype == np.uint8 and sorted(set(d.test_y.tolist())) == [0, 1, 2]
+    again = adata.load(cfg)                                             # seeded subset: the same files
+    first = [np.asarray(b) for b in game_batches(cfg, d.unlabelled, seed=1, epochs=1)[0](0)]
+    second = [np.asarray(b) for b in game_batches(cfg, again.unlabelled, seed=1, epochs=1)[0](0)]
+    assert len(first) == 2 and first[0].shape == (4, S, S, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert -1.0 <= min(b.min() for b in first) and max(b.max() for b in first) <= 1.0
+    bad = sorted((tmp_path / "train" / "c1").glob("*.jpg"))[0]
+    bad.write_bytes(bad.read_bytes()[:40])                               # truncated JPEG
+    cfg_all = ArtifactsConfig(dataset="image_folder", data_dir=str(tmp_path), scale="smoke", image_size=S,
+                              batch_size=4, pretrain_limit=0, transfer="none").resolved()
+    src = adata.load(cfg_all).unlabelled
+    with pytest.raises(DataError, match=bad.name):
+        with data_errors(src):
+            for _ in game_batches(cfg_all, src, seed=1, epochs=1)[0](0):
+                pass
