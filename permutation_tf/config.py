@@ -39,6 +39,9 @@ class VideoConfig(RunConfig):
     lr: float = 1e-3
     momentum: float = 0.9
     eq8_class_average: bool = False      # literal 1/M! of Eq. 8 (see losses.py)
+    input_norm: str = "mean_image"       # CaffeNet: 0..255 minus the training mean frame | mean_pixel | pm1 (old)
+    init: str = "caffe"                  # CaffeNet's Gaussian weights and 0/1 biases | glorot (Keras defaults, old)
+    norm: str = "none"                   # none (CaffeNet, the paper) | batch (BatchNorm before each ReLU; beyond paper)
     eval_batch_size: int = 32
 
     PRESETS: ClassVar[dict] = {
@@ -53,6 +56,14 @@ class VideoConfig(RunConfig):
         cfg = super().resolved()
         if cfg.task not in ("permutation", "rotnet", "shuffle_learn", "aot", "sorting"):
             raise ConfigError(f"unknown --task={cfg.task!r}; use permutation, rotnet, shuffle_learn, aot or sorting")
+        from permutation_tf.networks import INITS, INPUT_NORMS, NORMS
+
+        if cfg.input_norm not in INPUT_NORMS:
+            raise ConfigError(f"--input_norm must be one of {', '.join(INPUT_NORMS)}, not {cfg.input_norm!r}")
+        if cfg.init not in INITS:
+            raise ConfigError(f"--init must be one of {', '.join(INITS)}, not {cfg.init!r}")
+        if cfg.norm not in NORMS:
+            raise ConfigError(f"--norm must be one of {', '.join(NORMS)}, not {cfg.norm!r}")
         if cfg.pooling not in POOLINGS:
             raise ConfigError(f"--pooling must be one of {POOLINGS}, not {cfg.pooling!r}")
         if cfg.score not in SCORES:

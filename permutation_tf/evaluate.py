@@ -19,10 +19,16 @@ from common.video_clips import aggregate_segment_scores
 from permutation_tf.losses import anomaly_scores
 
 
-def fit_floor(items, cfg, seed: int = 0) -> PCAFloor:
-    """PCA-20 fitted on every frame (at most ``cfg.max_frames`` per video) of the normal training videos."""
-    frames = np.concatenate([read_video(i.path, max_frames=cfg.max_frames, size=(cfg.frame_size, cfg.frame_size))
-                             for i in items])
+def training_frames(items, cfg) -> np.ndarray:
+    """Every frame (at most ``cfg.max_frames`` per video) of the normal training videos, uint8 (N, H, W, 3)."""
+    return np.concatenate([read_video(i.path, max_frames=cfg.max_frames, size=(cfg.frame_size, cfg.frame_size))
+                           for i in items])
+
+
+def fit_floor(items, cfg, seed: int = 0, frames: np.ndarray | None = None) -> PCAFloor:
+    """PCA-20 fitted on every frame (at most ``cfg.max_frames`` per video) of the normal training videos
+    (``frames``: those frames, already read by :func:`training_frames`)."""
+    frames = training_frames(items, cfg) if frames is None else frames
     return PCAFloor(seed=seed).fit(frames.astype(np.float32) / 255.0)
 
 

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from common.video_clips import permutation_set
 from permutation_tf import losses
-from permutation_tf.networks import TopCNN, build_base_cnn
+from permutation_tf.networks import TopCNN, build_base_cnn, set_input_mean
 
 METHODS = ("permutation", "rotnet", "shuffle_learn", "aot", "sorting")
 
@@ -89,13 +89,15 @@ class FramePermutationModel(keras.Model):
     per-segment scores; ``serve`` is the export signature."""
 
     def __init__(self, task: SegmentTask, frame_size=(225, 225), conv1_stride: int = 2,
-                 average_over_classes: bool = False, **kwargs):
+                 average_over_classes: bool = False, input_norm: str = "mean_image", init: str = "caffe",
+                 norm: str = "none", **kwargs):
         super().__init__(**kwargs)
         self.task = task
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.average_over_classes = bool(average_over_classes)
-        self.base = build_base_cnn(self.frame_size, conv1_stride)
-        self.top = TopCNN(task.streams, task.n_classes, name="top_cnn")
+        self.input_norm = input_norm
+        self.base = build_base_cnn(self.frame_size, conv1_stride, input_norm=input_norm, init=init, norm=norm)
+        self.top = TopCNN(task.streams, task.n_classes, init=init, norm=norm, name="top_cnn")
         self.top.build()
         inverse = np.argsort(permutation_set(task.m), axis=1).astype(np.int32)
         self._inverse = tf.constant(inverse)
@@ -110,6 +112,11 @@ class FramePermutationModel(keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker, self.acc_tracker]
+
+    def set_input_mean(self, mean) -> None:
+        """The training frames' mean (H, W, 3) in 0..255 that the Base-CNN subtracts (Caffe's mean file;
+        :func:`permutation_tf.networks.frame_mean`); a no-op for ``input_norm="pm1"``."""
+        set_input_mean(self.base, mean)
 
     # ------------------------------------------------------------------------------------------ forward
     def features(self, frames, training=False):
@@ -216,9 +223,13 @@ def make_optimizer(lr: float = 1e-3, momentum: float = 0.9):
 
 
 def build_model(task: SegmentTask, frame_size, conv1_stride: int = 2, average_over_classes: bool = False,
-                lr: float = 1e-3, momentum: float = 0.9, jit_compile="auto") -> FramePermutationModel:
-    model = FramePermutationModel(task, frame_size, conv1_stride, average_over_classes)
+                lr: float = 1e-3, momentum: float = 0.9, jit_compile="auto", input_norm: str = "mean_image",
+                init: str = "caffe", input_mean=None, norm: str = "none") -> FramePermutationModel:
+    """The compiled model; ``input_mean`` (H, W, 3, 0..255) is stored for the mean-subtracting inputs."""
+    model = FramePermutationModel(task, frame_size, conv1_stride, average_over_classes, input_norm, init, norm)
     model(np.zeros((1, task.streams, int(frame_size[0]), int(frame_size[1]), 3), np.float32))   # build
+    if input_mean is not None:
+        model.set_input_mean(input_mean)
     model.compile(optimizer=make_optimizer(lr, momentum), jit_compile=jit_compile)
     model.optimizer.build(model.trainable_variables)
     return model

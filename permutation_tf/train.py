@@ -66,10 +66,15 @@ def run(config: VideoConfig) -> dict:
     t_start = time.time()
     task = make_task(cfg.task, cfg.m)
     videos = data.one_class(cfg)
+    from permutation_tf.networks import frame_mean
+
+    frames = evaluate.training_frames(videos.train, cfg)      # the mean (Caffe's mean file) and the floor's PCA
     model = build_model(task, (cfg.frame_size, cfg.frame_size), cfg.conv1_stride, cfg.eq8_class_average, cfg.lr,
-                        cfg.momentum, cfg.jit_compile)
+                        cfg.momentum, cfg.jit_compile, cfg.input_norm, cfg.init,
+                        input_mean=frame_mean(frames, cfg.input_norm), norm=cfg.norm)
     training = train_model(model, cfg, videos.train, workdir)
-    floor = evaluate.fit_floor(videos.train, cfg, cfg.seed)
+    floor = evaluate.fit_floor(videos.train, cfg, cfg.seed, frames)
+    del frames
     t0 = time.time()
     scored = evaluate.score_segments(model, data.test_stream(cfg, task, videos.test), floor)
     score_seconds = time.time() - t0
@@ -130,6 +135,16 @@ def _define_flags():
     flags.DEFINE_enum("pooling", "mean", ["mean", "max"], "Segment-to-video pooling of Eq. 9 scores.")
     flags.DEFINE_float("lr", 1e-3, "SGD learning rate (Sec. IV-D).")
     flags.DEFINE_boolean("eq8_class_average", False, "Divide the cross-entropy by M! as Eq. 8 is printed.")
+    flags.DEFINE_enum("input_norm", "mean_image", ["mean_image", "mean_pixel", "pm1"],
+                      "Base-CNN input: mean_image = CaffeNet's (pixels 0..255 minus the mean frame of the normal "
+                      "training videos, Caffe's mean file); mean_pixel = minus the per-channel mean; pm1 = [0, 1] "
+                      "mapped to [-1, 1] (this package's first version, does not learn on moving_fashion).")
+    flags.DEFINE_enum("init", "caffe", ["caffe", "glorot"],
+                      "Weight init: caffe = bvlc_reference_caffenet's Gaussians (std 0.01 conv, 0.005 fc) and 0/1 "
+                      "biases; glorot = Keras defaults (Glorot-uniform, zero biases; the first version).")
+    flags.DEFINE_enum("norm", "none", ["none", "batch"],
+                      "none = CaffeNet as in the paper; batch = BatchNormalization before every ReLU of the "
+                      "Base-CNN and before the Top-CNN's fc8 ReLU (NOT in the paper; a beyond-paper option).")
 
 
 def main(argv):
@@ -143,7 +158,8 @@ def main(argv):
         class_list=f.class_list, train_videos_per_class=f.train_videos_per_class,
         test_videos_per_class=f.test_videos_per_class, max_frames=f.max_frames, test_max_frames=f.test_max_frames,
         steps_per_epoch=f.steps_per_epoch, test_permutations=f.test_permutations, score=f.score,
-        pooling=f.pooling, lr=f.lr, eq8_class_average=f.eq8_class_average)
+        pooling=f.pooling, lr=f.lr, eq8_class_average=f.eq8_class_average, input_norm=f.input_norm, init=f.init,
+        norm=f.norm)
     cflags.preflight(config)
     m = run(config)
     print(f"{m['task']} normal class {m['normal_class']} ({m['normal_name']}): AUROC {m['auroc']:.4f} "

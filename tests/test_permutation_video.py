@@ -21,7 +21,8 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def model3():
     tf.keras.utils.set_random_seed(0)
-    return build_model(make_task("permutation", 3), (SIZE, SIZE), lr=0.01)
+    # the default network (CaffeNet's input and initialisation); the mean of uniform [0, 1] frames is 127.5 / 255
+    return build_model(make_task("permutation", 3), (SIZE, SIZE), lr=1e-3, input_mean=np.full((SIZE, SIZE, 3), 127.5))
 
 
 def _segments(n, m, seed=0):
@@ -115,6 +116,80 @@ def test_config_rejects_bad_values():
         VideoConfig(dataset="moving_fashion", m=8, workdir="/tmp/x").resolved()
     with pytest.raises(ConfigError, match="pooling"):
         VideoConfig(dataset="moving_fashion", pooling="median", workdir="/tmp/x").resolved()
+    for field, value in (("input_norm", "imagenet"), ("init", "he"), ("norm", "layer")):
+        with pytest.raises(ConfigError, match=f"--{field} must be one of"):
+            VideoConfig(dataset="moving_fashion", workdir="/tmp/x", **{field: value}).resolved()
+
+
+def _moving_item_frames(n=6, seed=0):
+    """Black canvases with a bright 8 x 8 item at random places in the middle (as in Moving Fashion-MNIST)."""
+    rng = np.random.default_rng(seed)
+    frames = np.zeros((n, SIZE, SIZE, 3), np.uint8)
+    for f in frames:
+        y, x = rng.integers(16, 40, 2)
+        f[y:y + 8, x:x + 8] = (200, 150, 100)
+    return frames
+
+
+def test_caffe_input_subtracts_the_training_mean_so_the_background_is_zero():
+    """CaffeNet's input (bvlc_reference_caffenet: 0..255 minus the mean file): the black background that no item
+    crosses maps to exactly 0 (the first version mapped it to -1, which dominated every conv1 response), the mean
+    frame maps to 0, and the mean is a weight of the Base-CNN (so a SavedModel carries it)."""
+    from permutation_tf.networks import InputNormalization, build_base_cnn, frame_mean, set_input_mean
+
+    frames = _moving_item_frames()
+    x = frames.astype(np.float32) / 255.0
+    base = build_base_cnn((SIZE, SIZE))                                  # default: mean_image, caffe init
+    set_input_mean(base, frame_mean(frames))
+    layer = base.get_layer("input_norm")
+    out = layer(x).numpy()
+    assert np.all(out[:, :16] == 0) and np.all(out[:, :, :16] == 0)      # background, never crossed by an item
+    np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-3)             # the mean frame maps to 0
+    assert out.max() > 100                                               # the item stands out on the 0..255 scale
+    assert [w.path for w in base.non_trainable_weights if "input_norm" in w.path]
+    pixel = InputNormalization("mean_pixel")
+    pixel.build((None, SIZE, SIZE, 3))
+    pixel.mean.assign(frame_mean(frames, "mean_pixel"))
+    np.testing.assert_allclose(pixel(x).numpy()[0, 0, 0], -frames.reshape(-1, 3).mean(0), rtol=1e-5)
+    old = InputNormalization("pm1")
+    assert np.all(old(x).numpy()[:, :16] == -1.0)
+
+
+def test_batch_norm_top_cnn_scores_every_order_like_the_concatenation():
+    """``--norm=batch`` (beyond the paper): the one-pass scoring of all M! orders (fc8's linearity, then fc8's
+    batch norm as its inference-time affine map) equals concatenating each order and calling the Top-CNN."""
+    from permutation_tf.networks import TopCNN
+
+    rng = np.random.default_rng(0)
+    top = TopCNN(3, 6, feature_dim=16, hidden=8, norm="batch")
+    top.build()
+    top.bn8.moving_mean.assign(rng.normal(size=8).astype(np.float32))
+    top.bn8.moving_variance.assign(rng.uniform(0.5, 2.0, 8).astype(np.float32))
+    feats = tf.constant(rng.normal(size=(2, 3, 16)).astype(np.float32))
+    orders = permutation_set(3)
+    direct = np.stack([top(tf.reshape(tf.gather(feats, o, axis=1), (2, -1))).numpy() for o in orders], axis=1)
+    np.testing.assert_allclose(top.logits_for_orders(feats, orders), direct, rtol=1e-4, atol=1e-5)
+
+
+def test_caffe_initialisation_follows_the_reference_prototxt():
+    """Gaussian std 0.01 (conv, classifier) / 0.005 (fc6, fc7, the Top-CNN's hidden fc8); biases 0 or 1 as in
+    bvlc_reference_caffenet's train_val.prototxt."""
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(make_task("permutation", 3), (SIZE, SIZE))
+    weights = {w.path: w.numpy() for w in model.weights}
+
+    def find(*parts):
+        return [v for k, v in weights.items() if all(p in k for p in parts)]
+
+    for layer, std, bias in (("conv1", 0.01, 0.0), ("conv2", 0.01, 1.0), ("conv3", 0.01, 0.0), ("conv4", 0.01, 1.0),
+                             ("conv5", 0.01, 1.0), ("fc6", 0.005, 1.0), ("fc7", 0.005, 1.0), ("fc8", 0.005, 1.0),
+                             ("fc9", 0.01, 0.0)):
+        kernels, biases = find(layer, "kernel"), find(layer, "bias")
+        assert kernels and biases, layer
+        for k in kernels:
+            assert abs(k.std() / std - 1) < 0.1 and abs(k.mean()) < std / 5, layer
+        for b in biases:
+            assert np.all(b == bias), layer
 
 
 def test_moving_fashion_is_deterministic_and_in_video_folder_layout(tmp_path):
