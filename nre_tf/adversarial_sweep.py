@@ -90,8 +90,8 @@ def cells_for(base, factors=FACTORS) -> list[Cell]:
     """The sweep around the resolved ``base`` config: the base cell and 1-2 values per factor in ``factors``.
 
     Values are set relative to the base (so a smoke sweep is small and a quick one is the issue's): NRE epochs
-    1 and 4x; T 3 and 5; lambdas (1, 0, 0) and (0.2, 0.4, 0.4); R_A = MagNet's encoder, or E_phi + D = the plain
-    AE; the plain AE 4x longer; MagNet's reformer a quarter as long; a substitute after one round (no Jacobian
+    1 and 3x; T 3 and 5; lambdas (1, 0, 0) and (0.2, 0.4, 0.4); R_A = MagNet's encoder, or E_phi + D = the plain
+    AE; the plain AE 3x longer; MagNet's reformer a quarter as long; a substitute after one round (no Jacobian
     augmentation) and the cleverhans MLP; NRE with seed + 1."""
     unknown = sorted(set(factors) - set(FACTORS))
     if unknown:
@@ -99,13 +99,13 @@ def cells_for(base, factors=FACTORS) -> list[Cell]:
     e, ae, me, r = base.epochs, base.ae_epochs, base.magnet_epochs, base.substitute_rounds
     lam = ",".join(f"{v:g}" for v in base.lambdas)
     out = {"baseline": [Cell("baseline", f"epochs={e},T={base.T},lambdas={lam},ae={ae},magnet={me}")],
-           "nre_epochs": [Cell("nre_epochs", str(v), (("epochs", v),)) for v in sorted({1, 4 * e} - {e})],
+           "nre_epochs": [Cell("nre_epochs", str(v), (("epochs", v),)) for v in sorted({1, 3 * e} - {e})],
            "T": [Cell("T", str(v), (("T", v),)) for v in (3, 5) if v != base.T],
            "lambdas": [Cell("lambdas", ",".join(f"{x:g}" for x in v), (("lambdas", v),))
                        for v in ((1.0, 0.0, 0.0), (0.2, 0.4, 0.4)) if v != tuple(base.lambdas)],
            "representation": [Cell("representation", "A=MagNet encoder", A="magnet"),
                               Cell("representation", "E_phi+D=plain AE", init="plain")],
-           "ae_epochs": [Cell("ae_epochs", str(4 * ae), (("ae_epochs", 4 * ae),))],
+           "ae_epochs": [Cell("ae_epochs", str(3 * ae), (("ae_epochs", 3 * ae),))],
            "magnet_epochs": [Cell("magnet_epochs", str(max(1, me // 4)), (("magnet_epochs", max(1, me // 4)),))]
            if me > 1 else [],
            "substitute": ([Cell("substitute", "cnn, 1 round", (("substitute_rounds", 1),))] if r > 1 else [])

@@ -28,10 +28,10 @@ def test_cells_change_one_factor_at_a_time(tmp_path):
                  if getattr(c, k) != v}
         assert len(diff) == 1, (c, diff)  # exactly one factor differs from the base
         changed.setdefault(c.factor, []).append((diff.pop(), c.value))
-    # quick: epochs 5 -> 1 and 20, T 3 and 5, MagNet 100 -> 25 epochs, plain AE 5 -> 20, substitute 1 round / mlp
-    assert changed["nre_epochs"] == [("epochs", "1"), ("epochs", "20")]
+    # quick: epochs 5 -> 1 and 15, T 3 and 5, MagNet 100 -> 25 epochs, plain AE 5 -> 15, substitute 1 round / mlp
+    assert changed["nre_epochs"] == [("epochs", "1"), ("epochs", "15")]
     assert changed["T"] == [("T", "3"), ("T", "5")]
-    assert changed["magnet_epochs"] == [("magnet_epochs", "25")] and changed["ae_epochs"] == [("ae_epochs", "20")]
+    assert changed["magnet_epochs"] == [("magnet_epochs", "25")] and changed["ae_epochs"] == [("ae_epochs", "15")]
     assert [k for k, _ in changed["representation"]] == ["A", "init"]
     assert changed["substitute"] == [("substitute_rounds", "cnn, 1 round"), ("substitute", "mlp, 4 rounds")]
     assert [c.factor for c in sweep.cells_for(base, ("T",))] == ["T", "T"]
