@@ -212,7 +212,8 @@ def run_cell(cell: Cell, base, shared: _Shared, workdir: Path) -> dict:
            **{f"clean_{name}": v for name, v in clean.items()},
            "nre_pixel_mse": float(np.mean((trainer.reconstruct(nre, x_att) - to_float(x_att)) ** 2)),
            "nre_seconds": nre_s, "nre_clusters": info["clusters"],
-           "collapsed": ",".join(n for n in ("magnet", "nre") if not t3.refinement_ok(clean[n], shared.target_accuracy)),
+           "collapsed": ",".join(n for n in ("magnet", "nre")
+                                 if not t3.refinement_ok(clean[n], shared.target_accuracy)),
            "config": {k: getattr(cfg, k) for k in CELL_FIELDS} | {"A": cell.A, "init": cell.init,
                                                                    "substitute": cell.substitute,
                                                                    "nre_seed": cell.nre_seed}}
