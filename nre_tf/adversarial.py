@@ -62,7 +62,7 @@ def column(eps: float) -> str:
 
 def check_refinement(name: str, clean_refined: float, target_clean: float, loss: float | None = None) -> None:
     """Raise :class:`RefinementError` when ``clean_refined`` < ``MIN_CLEAN_FRACTION`` x ``target_clean``."""
-    if clean_refined < MIN_CLEAN_FRACTION * target_clean:
+    if not refinement_ok(clean_refined, target_clean):
         extra = f", final training loss {loss:.4f}" if loss is not None else ""
         raise RefinementError(
             f"refinement by {name} destroys clean accuracy: the target classifies {clean_refined:.3f} of the clean "
@@ -92,18 +92,94 @@ def attack_split(cfg):
     return x, y, f(x_sub), y_sub, f(x_att), y_att
 
 
-def run(config, substitute: str = "cnn") -> dict:
-    """The Table 3 protocol for ``config``; returns the results dict (also in ``<workdir>/metrics.json``)."""
+def refinement_ok(clean_refined: float, target_clean: float) -> bool:
+    """Whether refinement keeps at least ``MIN_CLEAN_FRACTION`` of the target's clean accuracy."""
+    return clean_refined >= MIN_CLEAN_FRACTION * target_clean
+
+
+def train_target(x, y, epochs: int):
+    """The target ("oracle"): cleverhans' basic CNN, Adam 1e-3, batch 128 (draws from the global seed)."""
+    from nre_tf.blackbox import basic_cnn, compile_classifier
+    from nre_tf.model import to_float
+
+    target = compile_classifier(basic_cnn(x.shape[1:], name="target"))
+    target.fit(to_float(x), y, epochs=epochs, batch_size=128, verbose=0, shuffle=True)
+    return target
+
+
+def train_magnet(cfg, x, workdir, epochs: int | None = None):
+    """MagNet's reformer AE (``(model, nets, seconds)``); ``epochs`` defaults to ``cfg.magnet_epochs``."""
+    from nre_tf import trainer
+
+    return trainer.train_autoencoder("magnet", x, cfg.magnet_epochs if epochs is None else epochs,
+                                     cfg.magnet_batch_size, workdir, seed=cfg.seed, resume=cfg.resume,
+                                     lr=cfg.magnet_lr)
+
+
+def train_plain_ae(cfg, x, workdir, epochs: int | None = None):
+    """The plain conv AE whose FC latent is R_A of NRE (``epochs`` defaults to ``cfg.ae_epochs``)."""
+    from nre_tf import trainer
+
+    return trainer.train_autoencoder("ae", x, cfg.ae_epochs if epochs is None else epochs, cfg.batch_size, workdir,
+                                     lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed, resume=cfg.resume)
+
+
+def train_nre_reformer(cfg, init_nets: dict, sim_encoder, x, workdir, seed: int | None = None):
+    """NRE_{cfg.lambdas}: copies of ``init_nets`` (encoder, decoder) trained with Eq. 5 for ``cfg.epochs`` epochs in
+    the space of the frozen ``sim_encoder`` (A); ``seed`` defaults to ``cfg.seed``. Returns ``(model, info)``."""
+    from nre_tf import trainer
+
+    return trainer.train_nre(init_nets["encoder"], init_nets["decoder"], sim_encoder, x, cfg.lambdas, cfg.T,
+                             cfg.epochs, cfg.batch_size, workdir, lr=cfg.lr, clusters=cfg.clusters, exact=cfg.exact,
+                             refresh_every=cfg.refresh_every, seed=cfg.seed if seed is None else seed,
+                             resume=cfg.resume)
+
+
+def refine(model, x):
+    """The reformer's output D(E(x)) clipped to [0, 1] (MagNet's reformer clips)."""
     import numpy as np
 
-    from common.config import write_metrics
+    from nre_tf import trainer
+
+    return np.clip(trainer.reconstruct(model, x), 0.0, 1.0)
+
+
+def refined_accuracy(target, model, x, y) -> float:
+    """The target's accuracy on ``x`` refined by ``model``."""
+    from common.metrics import accuracy
+    from nre_tf.blackbox import predict_labels
+
+    return accuracy(y, predict_labels(target, refine(model, x)))
+
+
+def attack_examples(substitute, x, epsilons=EPSILONS) -> dict:
+    """``{eps: FGSM examples}`` on the substitute (black box: labels = the substitute's predictions), in [0, 1]."""
     from common.fgsm import fgsm
+
+    return {eps: fgsm(substitute, x, eps, clip_min=0.0, clip_max=1.0) for eps in epsilons}
+
+
+def defended_accuracies(target, reformers: dict, adversarial: dict, y) -> tuple[dict, dict]:
+    """``(values, no_defence)``: ``values[(name, column(eps))]`` = the target's accuracy on ``adversarial[eps]``
+    refined by ``reformers[name]``; ``no_defence[column(eps)]`` = its accuracy on them unrefined."""
+    from common.metrics import accuracy
+    from nre_tf.blackbox import predict_labels
+
+    values, no_defence = {}, {}
+    for eps, adv in adversarial.items():
+        no_defence[column(eps)] = accuracy(y, predict_labels(target, adv))
+        for name, model in reformers.items():
+            values[(name, column(eps))] = refined_accuracy(target, model, adv, y)
+    return values, no_defence
+
+
+def run(config, substitute: str = "cnn") -> dict:
+    """The Table 3 protocol for ``config``; returns the results dict (also in ``<workdir>/metrics.json``)."""
+    from common.config import write_metrics
     from common.metrics import accuracy
     from common.plots import save_image_grid
     from common.training import start_run
-    from nre_tf import trainer
-    from nre_tf.blackbox import basic_cnn, compile_classifier, predict_labels, train_substitute
-    from nre_tf.model import to_float
+    from nre_tf.blackbox import predict_labels, train_substitute
 
     cfg, workdir = start_run(config)
     t0 = time.perf_counter()
@@ -111,8 +187,7 @@ def run(config, substitute: str = "cnn") -> dict:
     times = {}
     # Target classifier.
     s = time.perf_counter()
-    target = compile_classifier(basic_cnn(x.shape[1:], name="target"))
-    target.fit(to_float(x), y, epochs=cfg.attack_epochs, batch_size=128, verbose=0, shuffle=True)
+    target = train_target(x, y, cfg.attack_epochs)
     times["target"] = time.perf_counter() - s
     target_acc = accuracy(y_att, predict_labels(target, x_att))
     extra = {"no_defence": {}, "clean_refined": {}, "reformer_loss": {}}
@@ -120,22 +195,14 @@ def run(config, substitute: str = "cnn") -> dict:
     def clean_column(name, model, log_dir):
         """The column eps=0 (refined clean attack images); stops the run when refinement destroys it."""
         extra["reformer_loss"][name] = _last_loss(log_dir)
-        extra["clean_refined"][name] = accuracy(y_att, predict_labels(target, np.clip(
-            trainer.reconstruct(model, x_att), 0.0, 1.0)))
+        extra["clean_refined"][name] = refined_accuracy(target, model, x_att, y_att)
         check_refinement(name, extra["clean_refined"][name], target_acc, extra["reformer_loss"][name])
 
     # MagNet's reformer AE, then NRE with the same architecture.
-    magnet, mnets, times["magnet_ae"] = trainer.train_autoencoder(
-        "magnet", x, cfg.magnet_epochs, cfg.magnet_batch_size, workdir / "magnet", seed=cfg.seed,
-        resume=cfg.resume, lr=cfg.magnet_lr)
+    magnet, mnets, times["magnet_ae"] = train_magnet(cfg, x, workdir / "magnet")
     clean_column(ROW_MAGNET, magnet, workdir / "magnet")
-    plain, pnets, times["plain_ae_for_RA"] = trainer.train_autoencoder(
-        "ae", x, cfg.ae_epochs, cfg.batch_size, workdir / "plain_ae", lr=cfg.ae_lr, latent_dim=cfg.latent_dim,
-        seed=cfg.seed, resume=cfg.resume)
-    nre, info = trainer.train_nre(mnets["encoder"], mnets["decoder"], pnets["encoder"], x, cfg.lambdas, cfg.T,
-                                  cfg.epochs, cfg.batch_size, workdir / "nre", lr=cfg.lr, clusters=cfg.clusters,
-                                  exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
-                                  resume=cfg.resume)
+    plain, pnets, times["plain_ae_for_RA"] = train_plain_ae(cfg, x, workdir / "plain_ae")
+    nre, info = train_nre_reformer(cfg, mnets, pnets["encoder"], x, workdir / "nre")
     times["nre"] = info["train_seconds"]
     clean_column(ROW_NRE, nre, workdir / "nre")
     # Substitute from 150 samples (after the defences, so that a collapsed reformer stops the run early).
@@ -143,18 +210,11 @@ def run(config, substitute: str = "cnn") -> dict:
     sub = train_substitute(target, x_sub, y_sub, cfg.substitute_rounds, cfg.substitute_epochs, substitute)
     times["substitute"] = time.perf_counter() - s
     sub_acc = accuracy(y_att, predict_labels(sub, x_att))
-    values = {}
-    adv_02 = None
-    for eps in EPSILONS:
-        adv = fgsm(sub, x_att, eps, clip_min=0.0, clip_max=1.0)
-        extra["no_defence"][column(eps)] = accuracy(y_att, predict_labels(target, adv))
-        for name, m in ((ROW_MAGNET, magnet), (ROW_NRE, nre)):
-            refined = np.clip(trainer.reconstruct(m, adv), 0.0, 1.0)  # MagNet's reformer clips to [0, 1]
-            values[(name, column(eps))] = accuracy(y_att, predict_labels(target, refined))
-        if eps == 0.2:
-            adv_02 = adv
+    adversarial = attack_examples(sub, x_att)
+    values, extra["no_defence"] = defended_accuracies(target, {ROW_MAGNET: magnet, ROW_NRE: nre}, adversarial, y_att)
     # Fig. 5: originals, NRE reconstructions of the adversarial examples, the adversarial examples (eps 0.2).
-    save_image_grid([("original", x_att[:12]), ("NRE(adv)", np.clip(trainer.reconstruct(nre, adv_02[:12]), 0, 1)),
+    adv_02 = adversarial[0.2]
+    save_image_grid([("original", x_att[:12]), ("NRE(adv)", refine(nre, adv_02[:12])),
                      ("adversarial", adv_02[:12])], workdir / "fig5_adversarial.png",
                     title=f"Fig. 5 ({cfg.dataset}, FGSM eps=0.2)", value_range=(0.0, 1.0))
     results = {"table": TABLE, "dataset": cfg.dataset, "scale": cfg.scale, "substitute": substitute,
