@@ -158,19 +158,7 @@ def _to_jsonable(obj):
 
 def write_json_atomic(obj, path: str | os.PathLike) -> Path:
     """Write ``obj`` as indented JSON to ``path`` via a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_to_jsonable(obj), f, indent=2, sort_keys=True, allow_nan=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_text_atomic(path, json.dumps(_to_jsonable(obj), indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
