@@ -87,14 +87,18 @@ def load(cfg) -> RunData:
         unl = image_folder_source(root, split="train")
         # ImageNet / Places have val/ where other folders have test/.
         test_split = "test" if (root / "test").is_dir() else "val"
-        if cfg.transfer != "table1":
-            return _streamed_image_folder(cfg, unl, image_folder_source(root, split=test_split), rng)
-        lab = load_images("image_folder", "train", d)
-        test = load_images("image_folder", test_split, d)
+        if cfg.transfer == "table1":
+            lab = load_images("image_folder", "train", d)
+            test = load_images("image_folder", test_split, d)
+        else:   # Tables 3-5 pre-training: nothing read whole
+            lab = test = None
+            test_source = image_folder_source(root, split=test_split)
         folds = None
     else:
         raise DataError(f"unsupported dataset {cfg.dataset!r}")
     unlabelled = subset(unl, _subset(len(unl), cfg.pretrain_limit, rng))
+    if lab is None:
+        return _streamed_image_folder(cfg, unlabelled, test_source)
     l_idx = stratified_indices(lab.y, cfg.labelled_limit, rng)
     t_idx = stratified_indices(test.y, cfg.test_limit, rng)
     labelled_x, labelled_y = np.asarray(lab.x[l_idx]), lab.y[l_idx]
@@ -112,7 +116,7 @@ def load(cfg) -> RunData:
                    folds, summary)
 
 
-def _streamed_image_folder(cfg, unl, test_source, rng) -> RunData:
+def _streamed_image_folder(cfg, unlabelled, test_source) -> RunData:
     """An image folder without the Table 1 transfer (ImageNet pre-training for Tables 3-5): nothing is read
     whole; the labelled set is empty and ``test_x`` holds the first :data:`PREVIEW_IMAGES` test images (sorted
     listing), resized to ``image_size``, for Fig. 6 and the export check."""
@@ -120,18 +124,17 @@ def _streamed_image_folder(cfg, unl, test_source, rng) -> RunData:
 
     from common.streaming import data_errors, make_dataset, subset
 
-    unlabelled = subset(unl, _subset(len(unl), cfg.pretrain_limit, rng))
     first = subset(test_source, np.arange(min(PREVIEW_IMAGES, len(test_source))))
     with data_errors(first):
         batch = next(iter(make_dataset(first, seed=cfg.seed, batch_size=len(first), shuffle=False,
                                        size=(cfg.image_size, cfg.image_size))))
     preview = np.asarray(tf.image.convert_image_dtype(batch["image"], tf.uint8, saturate=True))
     summary = {"unlabelled": int(len(unlabelled)), "labelled": 0, "test": int(len(preview)), "streamed": True,
-               "stored_size": None, "image_size": cfg.image_size, "classes": len(unl.classes), "folds": 0,
+               "stored_size": None, "image_size": cfg.image_size, "classes": len(unlabelled.classes), "folds": 0,
                "fold_sizes": [], "note": f"--transfer={cfg.transfer}: labelled and test images not loaded; "
                                          f"test = the first {len(preview)} test images, for Fig. 6 / export"}
     return RunData(unlabelled, np.zeros((0,) + preview.shape[1:], np.uint8), np.zeros(0, np.int64), preview,
-                   np.asarray(first.labels), list(unl.classes), [], summary)
+                   np.asarray(first.labels), list(unlabelled.classes), [], summary)
 
 
 def make_folds(n: int, n_folds: int, fold_size: int | None, seed: int) -> list[np.ndarray]:

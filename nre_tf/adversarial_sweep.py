@@ -141,19 +141,19 @@ class _Shared:
         save_frozen_weights(self.workdir, name, model)
         return model
 
-    def magnet_ae(self, epochs):
-        if epochs not in self.magnet:
+    def _autoencoder(self, cache: dict, train, tag: str, epochs: int):
+        """``(model, nets)`` of the auto-encoder ``train`` trained ``epochs`` epochs in ``<workdir>/<tag>_e<epochs>``."""
+        if epochs not in cache:
             _seed(self.cfg.seed)
-            model, nets, s = t3.train_magnet(self.cfg, self.data[0], self.workdir / f"magnet_e{epochs}", epochs)
-            self.magnet[epochs] = (model, nets)
-        return self.magnet[epochs]
+            model, nets, _ = train(self.cfg, self.data[0], self.workdir / f"{tag}_e{epochs}", epochs)
+            cache[epochs] = (model, nets)
+        return cache[epochs]
+
+    def magnet_ae(self, epochs):
+        return self._autoencoder(self.magnet, t3.train_magnet, "magnet", epochs)
 
     def plain_ae(self, epochs):
-        if epochs not in self.plain:
-            _seed(self.cfg.seed)
-            model, nets, s = t3.train_plain_ae(self.cfg, self.data[0], self.workdir / f"plain_ae_e{epochs}", epochs)
-            self.plain[epochs] = (model, nets)
-        return self.plain[epochs]
+        return self._autoencoder(self.plain, t3.train_plain_ae, "plain_ae", epochs)
 
     def substitute(self, kind, rounds):
         """The substitute and its FGSM examples of the attack images, per (kind, rounds)."""
