@@ -2,7 +2,8 @@
 
     python benchmarks/bench_oled.py [--kind=mnist] [--batch=64] [--precisions=float32,mixed_bfloat16]
                                     [--steps=3] [--rounds=3] [--epoch_images=640] [--e2e_repeats=2]
-                                    [--throughput_batches=] [--out=results.json]
+                                    [--throughput_batches=] [--jit_compile=auto|true|false]
+                                    [--out=results.json]
 
 Only ratios measured in the same run count: these machines differ from session to session (some CPUs have AMX
 bf16 units, some only AVX2) and are shared, so absolute images per second say little. Printed as
@@ -27,7 +28,9 @@ weights or optimizer state):
 
 **Ours** is what ``oled_tf.train`` runs: :class:`OLED` compiled with one Adam per player and
 :class:`oled_tf.model.MaskUpdateSchedule`, i.e. one cached step function per set of frozen players
-(:mod:`common.multiplayer`; the MM-frozen step has no MM tape, gradient or update).
+(:mod:`common.multiplayer`; the MM-frozen step has no MM tape, gradient or update), with XLA as
+``--jit_compile=auto`` resolves it there (on for the MNIST networks on a CPU-only machine,
+``oled_tf.train.XLA_ON_CPU_KINDS``; ``--jit_compile=false`` measures ours without XLA).
 
 Measured, per precision:
 
@@ -131,14 +134,20 @@ class ReferenceLoop:
 
 
 # ------------------------------------------------------------------------------------------------------ ours
+JIT_COMPILE = "auto"  # --jit_compile: ours as ``oled_tf.train`` resolves it (auto: XLA_ON_CPU_KINDS)
+
+
 def build_ours(kind: str):
     import keras
 
+    from common.training import resolve_jit_compile
     from oled_tf.model import OLED
+    from oled_tf.train import XLA_ON_CPU_KINDS
 
     model = OLED(kind, gamma=CODE_GAMMA_MNIST, seed=17)
     model(keras.ops.zeros((2, *model.input_shape_)), training=False)
-    model.compile(keras.optimizers.Adam(5e-4, 0.5, 0.9), keras.optimizers.Adam(5e-4, 0.5, 0.9))
+    model.compile(keras.optimizers.Adam(5e-4, 0.5, 0.9), keras.optimizers.Adam(5e-4, 0.5, 0.9),
+                  jit_compile=resolve_jit_compile(JIT_COMPILE, on_cpu=kind in XLA_ON_CPU_KINDS))
     return model
 
 
@@ -151,7 +160,7 @@ def our_step_functions(model, x):
     fns = {}
     for name, frozen in (("mm", ()), ("other", (MASK_PLAYER,))):
         model.set_frozen(frozen)
-        fns[name] = tf.function(model.train_step)
+        fns[name] = tf.function(model.train_step, jit_compile=model.jit_compile)
         float(fns[name](x)["r_loss"])  # traced now, under this frozen set
     model.set_frozen(())
     return fns
@@ -166,7 +175,7 @@ def unskipped_step(model):
 
     r, m = model.player("reconstructor"), model.player(MASK_PLAYER)
 
-    @tf.function
+    @tf.function(jit_compile=model.jit_compile)
     def step(x):
         rv, mv = r.trainable_variables(), m.trainable_variables()
         with tf.GradientTape() as r_tape, tf.GradientTape() as m_tape:
@@ -329,8 +338,12 @@ def main() -> int:
     p.add_argument("--throughput_batches", default="")
     p.add_argument("--selection_cost", action="store_true", help="only measure the per-epoch validation / "
                    "snapshot cost against an epoch (quick-scale shapes, float32) and exit")
+    p.add_argument("--jit_compile", default="auto", choices=("auto", "true", "false"),
+                   help="XLA for ours (auto: as oled_tf.train resolves it; the reference never uses XLA)")
     p.add_argument("--out", default=None)
     a = p.parse_args()
+    global JIT_COMPILE
+    JIT_COMPILE = {"auto": "auto", "true": True, "false": False}[a.jit_compile]
 
     import keras
     import tensorflow as tf

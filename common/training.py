@@ -129,16 +129,18 @@ def weights_digest(model) -> str:
     return h.hexdigest()[:16]
 
 
-def resolve_jit_compile(value, strategy_name: str = "default", deterministic: bool = True):
-    """Resolve ``auto`` the way Keras does on this machine and log it: off on CPU, under tf.distribute and
-    with op determinism; on for a single GPU otherwise."""
+def resolve_jit_compile(value, strategy_name: str = "default", deterministic: bool = True, on_cpu: bool = False):
+    """Resolve ``auto`` and log it. On a GPU as Keras does (on for a single GPU), except under tf.distribute and
+    with op determinism; on a CPU-only machine ``on_cpu`` (Keras: off; a package passes True where XLA measured
+    faster on CPU: OLED's MNIST networks, see ``oled_tf.train.XLA_ON_CPU_KINDS``)."""
     import tensorflow as tf
 
     if value in (True, False):
         resolved = value
+    elif tf.config.list_physical_devices("GPU"):
+        resolved = strategy_name == "default" and not deterministic
     else:
-        resolved = bool(tf.config.list_physical_devices("GPU")) and strategy_name == "default" \
-            and not deterministic
+        resolved = bool(on_cpu)
     log.info("jit_compile=%s (flag value %r)", resolved, value)
     return resolved
 

@@ -45,6 +45,7 @@ class OLED(MultiPlayerModel):
                  mask_kind: str = "learned", random_mask_size: int = 10, seed: int = 17,
                  mask_gradient: str = "faithful", mask_temperature: float = 0.5, architecture: str = "paper",
                  **kwargs):
+        self._xla_on_cpu = False  # see jit_compile
         super().__init__(metric_names=LOGGED, **kwargs)
         if mask_kind not in ("learned", "random"):
             raise ValueError(f"mask_kind must be 'learned' or 'random', got {mask_kind!r}")
@@ -76,6 +77,21 @@ class OLED(MultiPlayerModel):
         # Named attributes so that checkpoints hold both optimizers' state.
         self.r_optimizer = self.player("reconstructor").optimizer
         self.m_optimizer = self.player(MASK_PLAYER).optimizer if self.mask_kind == "learned" else None
+
+    @property
+    def jit_compile(self):
+        """Whether the train step runs under XLA. Keras turns XLA off whenever op determinism is on (some XLA ops
+        lack deterministic GPU kernels); on a CPU-only machine OLED's XLA step was measured deterministic (same
+        losses and weights from two fresh runs, ``tests/test_oled_speed.py``), so there ``True`` is kept
+        (``oled_tf.train.XLA_ON_CPU_KINDS``: where XLA is the faster choice)."""
+        return self._xla_on_cpu or keras.Model.jit_compile.fget(self)
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        import tensorflow as tf
+
+        self._xla_on_cpu = bool(value) and value != "auto" and not tf.config.list_physical_devices("GPU")
+        keras.Model.jit_compile.fset(self, False if self._xla_on_cpu else value)
 
     # ------------------------------------------------------------------------------------------- forward
     def make_mask(self, x, training: bool = False):

@@ -1,6 +1,7 @@
 """Speed-related properties that a benchmark alone would not guard: ``--precision=auto`` picks bf16 only with
 native bf16 units and records the choice; OLED's MM-frozen step has no backward pass through the mask
-generator; BN recalibration sets the moving statistics to the data's (public Keras APIs only)."""
+generator; BN recalibration sets the moving statistics to the data's (public Keras APIs only);
+``--jit_compile=auto`` picks XLA where it was measured faster."""
 import json
 import os
 
@@ -95,3 +96,65 @@ def test_recalibrate_batch_norm_sets_moving_statistics_to_the_data_and_keeps_mom
     np.testing.assert_allclose(bn.moving_mean.numpy(), h.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.numpy(), h.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)
     assert [bn.momentum, model.mask_generator.get_layer("mg_conv2_bn").momentum] == momenta
+
+
+def test_jit_compile_auto_turns_xla_on_for_the_mnist_networks_only_on_a_cpu(monkeypatch):
+    """``--jit_compile=auto`` without a GPU: XLA for OLED's MNIST networks (measured faster on CPU) at quick and
+    paper scale, not at smoke scale (compile > training) and not for the CIFAR-10 networks (XLA's CPU
+    convolutions measured slower); an explicit value always wins, even under op determinism (Keras would refuse,
+    see OLED.jit_compile); with a GPU, Keras' rule (off under op determinism)."""
+    from common import training
+    from oled_tf.config import OLEDConfig
+    from oled_tf.train import build_model
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    quick = OLEDConfig(dataset="mnist5k", scale="quick").resolved()
+    assert quick.jit_compile == "auto" and quick.deterministic
+    assert build_model(quick, "mnist").jit_compile is True
+    assert build_model(quick, "cifar").jit_compile is False
+    smoke = OLEDConfig(dataset="mnist5k", scale="smoke").resolved()
+    assert build_model(smoke, "mnist").jit_compile is False
+    forced = OLEDConfig(dataset="mnist5k", scale="smoke", jit_compile=True).resolved()
+    assert build_model(forced, "mnist").jit_compile is True
+    off = OLEDConfig(dataset="mnist5k", scale="quick", jit_compile=False).resolved()
+    assert build_model(off, "mnist").jit_compile is False
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    assert training.resolve_jit_compile("auto", deterministic=True, on_cpu=True) is False
+    assert training.resolve_jit_compile("auto", deterministic=False, on_cpu=False) is True
+
+
+def test_xla_train_step_is_deterministic_and_agrees_with_the_plain_step():
+    """The claim OLED.jit_compile rests on: on a CPU the XLA step gives identical losses and weights when run
+    again from the same state (weights, BN statistics and both Adams restored), and it computes what the plain
+    step does (first-step losses to float32 rounding; later steps drift apart only by rounding, which Adam's
+    normalised first updates amplify, so weights are not compared across the two)."""
+    from oled_tf.model import OLED
+
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype("float32"))
+
+    def build(jit):
+        keras.utils.set_random_seed(5)  # not every initialiser takes OLED's seed
+        model = OLED("mnist", gamma=12.5, seed=5)
+        model(x[:2])
+        model.compile(keras.optimizers.Adam(5e-4, 0.5, 0.9), keras.optimizers.Adam(5e-4, 0.5, 0.9), jit_compile=jit)
+        assert model.jit_compile is jit
+        return model, tf.function(model.train_step, jit_compile=jit)
+
+    model, step = build(True)
+    state = list({id(v): v for v in [*model.variables, *model.r_optimizer.variables,
+                                     *model.m_optimizer.variables]}.values())
+    start = [v.numpy() for v in state]
+    runs = []
+    for _ in range(2):
+        for v, value in zip(state, start):
+            v.assign(value)
+        model.reset_metrics()  # the step returns running means over the epoch
+        losses = [{k: float(v) for k, v in step(x).items()} for _ in range(2)]
+        runs.append((losses, [v.numpy() for v in state]))
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    assert any(not np.array_equal(a, b) for a, b in zip(start, runs[0][1]))  # the steps did train
+    plain, plain_step = build(False)
+    first = {k: float(v) for k, v in plain_step(x).items()}
+    for k in ("l_rec", "l_mask", "l_cont", "r_loss", "mm_objective"):
+        assert runs[0][0][0][k] == pytest.approx(first[k], rel=1e-4)
