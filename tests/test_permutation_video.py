@@ -121,6 +121,37 @@ def test_config_rejects_bad_values():
             VideoConfig(dataset="moving_fashion", workdir="/tmp/x", **{field: value}).resolved()
 
 
+def test_preset_frame_caps_cover_one_segment_and_short_test_videos_fail_before_decoding(tmp_path):
+    """TABLE V's M = 6 (16 frames at skip 2) and TABLE VI's skip 3 (17 frames at M = 5) ran into the quick
+    preset's caps (16 / 14 frames): the preset's caps now grow to one segment, a user's cap is kept, and a test
+    video shorter than one segment is one DataError up front, not an error inside the tf.data pipeline."""
+    from common.data_video import VideoItem
+    from common.errors import DataError
+    from permutation_tf.config import VideoConfig
+    from permutation_tf.data import test_stream
+    from permutation_tf.make_moving_fashion import write_avi
+
+    def caps(**kw):
+        cfg = VideoConfig(dataset="moving_fashion", scale="quick", workdir="/tmp/x", **kw).resolved()
+        return cfg.max_frames, cfg.test_max_frames
+
+    assert caps() == (16, 14)                          # M = 5, skip 2: 13 frames, preset unchanged
+    assert caps(m=6) == (16, 16)
+    assert caps(skip=3) == (17, 17)
+    assert caps(skip=3, max_frames=14) == (14, 17)     # the user's value is kept
+    assert caps(task="shuffle_learn", skip=3) == (16, 14)
+
+    path = tmp_path / "short.avi"
+    write_avi(path, np.zeros((10, 32, 32), np.uint8))
+    cfg = VideoConfig(dataset="moving_fashion", scale="quick", workdir="/tmp/x", m=5).resolved()
+    task = make_task("permutation", 5)
+    with pytest.raises(DataError, match=r"1 test video\(s\) hold no segment of M=5 frames with skip 2 \(13 "
+                                        r"frames, reading at most 14\), e.g. .*short.avi"):
+        test_stream(cfg, task, [VideoItem(path, 0, "a")])
+    cfg = VideoConfig(dataset="moving_fashion", scale="quick", workdir="/tmp/x", m=3).resolved()
+    assert test_stream(cfg, make_task("permutation", 3), [VideoItem(path, 0, "a")]) is not None
+
+
 def _moving_item_frames(n=6, seed=0):
     """Black canvases with a bright 8 x 8 item at random places in the middle (as in Moving Fashion-MNIST)."""
     rng = np.random.default_rng(seed)
