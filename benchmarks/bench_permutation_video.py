@@ -9,7 +9,9 @@ scores of :meth:`FramePermutationModel.segment_losses` (one Base-CNN pass per fr
     .venv/bin/python benchmarks/bench_permutation_video.py [--size=225] [--batches=10,64] \
         [--precisions=float32,mixed_bfloat16] [--steps=5] [--m=5]
 
-Prints one line per (precision, batch, mode): segments/s and frames/s.
+Prints one line per (precision, batch, mode): segments/s and frames/s (wall clock) and segments per CPU second,
+then each row's speed relative to the first precision and batch of the same run (by CPU time: the steadier clock on
+a shared machine; absolute speeds compare only within one run).
 """
 from __future__ import annotations
 
@@ -43,12 +45,12 @@ def bench(precision: str, batch: int, size: int, m: int, steps: int) -> dict:
     for mode, fn in (("train", lambda: train(data)["loss"]),
                      ("score", lambda: score(data["frames"], data["label"])["all"])):
         fn().numpy()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             r = fn()
         float(tf.reduce_sum(r))
-        dt = (time.perf_counter() - t0) / steps
-        out[mode] = batch / dt
+        dt, dc = (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
+        out[mode] = (batch / dt, batch / dc)
     keras.mixed_precision.set_global_policy("float32")
     return out
 
@@ -61,14 +63,26 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--m", type=int, default=5)
     a = p.parse_args()
+    from common.config import bf16_cpu_flags
+
     device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
-    print(f"device: {device}; M={a.m}, frames {a.size}x{a.size}")
+    flags = bf16_cpu_flags()
+    print(f"device: {device}; M={a.m}, frames {a.size}x{a.size}; CPU bf16 flags: "
+          f"{', '.join(flags) if flags else 'none (bf16 is emulated on this CPU)'}; load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+    rows = {}
     for precision in a.precisions.split(","):
         for batch in (int(b) for b in a.batches.split(",")):
             r = bench(precision, batch, a.size, a.m, a.steps)
-            for mode, sps in r.items():
-                print(f"{precision:15s} batch {batch:3d} {mode:5s}: {sps:8.1f} segments/s ({sps * a.m:8.1f} frames/s)",
-                      flush=True)
+            for mode, (sps, cps) in r.items():
+                rows[precision, batch, mode] = cps
+                print(f"{precision:15s} batch {batch:3d} {mode:5s}: {sps:8.2f} segments/s ({sps * a.m:8.1f} frames/s); "
+                      f"{cps:8.2f} segments per CPU second", flush=True)
+    # Absolute speeds differ between machines and loads: the same-run ratios (by CPU time) are what compare.
+    ref = next(iter(rows))
+    print(f"relative to {ref[0]} batch {ref[1]} (segments per CPU second, same run):")
+    for (precision, batch, mode), cps in rows.items():
+        print(f"  {precision:15s} batch {batch:3d} {mode:5s}: {cps / rows[ref[0], ref[1], mode]:6.2f}x", flush=True)
     return 0
 
 
