@@ -81,8 +81,8 @@ class OLED(MultiPlayerModel):
     @property
     def jit_compile(self):
         """Whether the train step runs under XLA. Keras turns XLA off whenever op determinism is on (some XLA ops
-        lack deterministic GPU kernels); on a CPU-only machine OLED's XLA step was measured deterministic (same
-        losses and weights from two fresh runs, ``tests/test_oled_speed.py``), so there ``True`` is kept
+        lack deterministic GPU kernels); on a CPU-only machine OLED's XLA step is deterministic (bit-identical losses
+        and weights when run again from the same state, ``tests/test_oled_speed.py``), so there ``True`` is kept
         (``oled_tf.train.XLA_ON_CPU_KINDS``: where XLA is the faster choice)."""
         return self._xla_on_cpu or keras.Model.jit_compile.fget(self)
 

@@ -83,8 +83,8 @@ def model_name(cfg: OLEDConfig) -> str:
 
 
 # ``--jit_compile=auto`` on a CPU-only machine: XLA for the MNIST networks only. Measured (CPU seconds of one
-# training step, batch 64, XLA / no XLA, same process; deterministic across runs under op determinism): MNIST 0.66x
-# (MM steps) and 0.69x (other steps); CIFAR-10 networks (batch 8) 2.8x and 2.5x, i.e. slower: XLA's CPU
+# training step with XLA / without, batch 64, same process; README "Speed"): MNIST 0.66x (MM steps) and 0.69x
+# (other steps); CIFAR-10 networks (batch 8) 2.8x and 2.5x, i.e. slower: XLA's CPU
 # convolutions do not use oneDNN, which only pays off on the small MNIST convolutions. UCSD: not measured, off.
 # Not at --scale=smoke either: its few steps cost less than XLA's compile (a smoke run took 2x as long with it).
 XLA_ON_CPU_KINDS = ("mnist",)

@@ -162,9 +162,10 @@ def test_stream(cfg, task, items):
     short = [i.path for i in items if count_segments([i], task.m, cfg.skip, cfg.test_max_frames) == 0]
     if short:
         span = (task.m - 1) * (cfg.skip + 1) + 1
+        cap = "" if cfg.test_max_frames is None else f", reading at most {cfg.test_max_frames}"
         raise DataError(f"{len(short)} test video(s) hold no segment of M={task.m} frames with skip {cfg.skip} "
-                        f"({span} frames{'' if cfg.test_max_frames is None else f', reading at most {cfg.test_max_frames}'}"
-                        f"), e.g. {short[0]}; lower M / the skip, raise --test_max_frames or use longer videos")
+                        f"({span} frames{cap}), e.g. {short[0]}; lower M / the skip, raise --test_max_frames or use "
+                        f"longer videos")
     return segment_dataset(items, m=task.m, skip=cfg.skip, size=(cfg.frame_size, cfg.frame_size), seed=cfg.seed,
                            training=False, batch_size=cfg.eval_batch_size, num_epochs=1,
                            test_permutations=cfg.test_permutations, max_frames=cfg.test_max_frames)
