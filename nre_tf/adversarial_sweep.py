@@ -142,7 +142,8 @@ class _Shared:
         return model
 
     def _autoencoder(self, cache: dict, train, tag: str, epochs: int):
-        """``(model, nets)`` of the auto-encoder ``train`` trained ``epochs`` epochs in ``<workdir>/<tag>_e<epochs>``."""
+        """``(model, nets)`` of the auto-encoder ``train`` trained ``epochs`` epochs, in
+        ``<workdir>/<tag>_e<epochs>``."""
         if epochs not in cache:
             _seed(self.cfg.seed)
             model, nets, _ = train(self.cfg, self.data[0], self.workdir / f"{tag}_e{epochs}", epochs)

@@ -77,7 +77,9 @@ class VideoConfig(RunConfig):
         if cfg.task == "permutation":
             # A preset's frame cap never cuts a clip below one segment (TABLE V's M = 6 and TABLE VI's skip 3
             # span 16 and 17 frames); a cap given by the user is kept (and too short a clip is an error).
-            span = (cfg.m - 1) * (cfg.skip + 1) + 1
+            from common.video_clips import segment_span
+
+            span = segment_span(cfg.m, cfg.skip)
             raised = {k: span for k in ("max_frames", "test_max_frames")
                       if getattr(self, k) is None and getattr(cfg, k) is not None and getattr(cfg, k) < span}
             cfg = dataclasses.replace(cfg, **raised)

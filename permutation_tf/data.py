@@ -26,7 +26,7 @@ import numpy as np
 from common.data_video import VideoItem
 from common.errors import DataError
 from common.paths import resolve_data_dir
-from common.video_clips import count_segments, one_class_videos, segment_dataset, split_videos
+from common.video_clips import count_segments, one_class_videos, segment_dataset, segment_span, split_videos
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def test_stream(cfg, task, items):
     shorter than one segment is an error here, before any decoding (its frame count from the container header)."""
     short = [i.path for i in items if count_segments([i], task.m, cfg.skip, cfg.test_max_frames) == 0]
     if short:
-        span = (task.m - 1) * (cfg.skip + 1) + 1
+        span = segment_span(task.m, cfg.skip)
         cap = "" if cfg.test_max_frames is None else f", reading at most {cfg.test_max_frames}"
         raise DataError(f"{len(short)} test video(s) hold no segment of M={task.m} frames with skip {cfg.skip} "
                         f"({span} frames{cap}), e.g. {short[0]}; lower M / the skip, raise --test_max_frames or use "
