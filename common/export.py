@@ -33,6 +33,39 @@ import numpy as np
 from common.errors import ReproError
 
 
+METADATA_FILE = "assets.extra/export.json"
+
+
+def read_metadata(version_dir) -> dict | None:
+    """The ``assets.extra/export.json`` of an export version folder, or None (an export without one)."""
+    import json
+
+    try:
+        return json.loads((Path(version_dir) / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def find_same_export(export_dir, model_name: str, metadata: dict) -> Path | None:
+    """The highest version of ``<export_dir>/<model_name>`` when its metadata equals ``metadata`` (same weights
+    digest, signatures and preprocessing): exporting it again would only add a copy. None otherwise."""
+    model_dir = Path(export_dir) / model_name
+    latest = next_version(model_dir) - 1
+    if latest < 1:
+        return None
+    path = model_dir / str(latest)
+    return path if read_metadata(path) == json_roundtrip(metadata) else None
+
+
+def json_roundtrip(obj):
+    """``obj`` as it reads back from a JSON file (tuples become lists, numpy scalars numbers)."""
+    import json
+
+    from common.jsonio import to_jsonable
+
+    return json.loads(json.dumps(to_jsonable(obj), sort_keys=True))
+
+
 def next_version(model_dir: Path) -> int:
     """1 + the highest integer version folder already in ``model_dir`` (1 when there is none)."""
     versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()] if model_dir.exists() else []
@@ -51,13 +84,15 @@ class Signature:
 
 def export_saved_model(model, serve_fn: Callable | None, export_dir: str | os.PathLike, model_name: str,
                        input_shape: tuple | None = None, input_name: str = "images", version: int | None = None,
-                       signatures: dict[str, Signature] | None = None) -> Path:
+                       signatures: dict[str, Signature] | None = None, metadata: dict | None = None) -> Path:
     """Export ``serve_fn`` (a function of one float32 batch returning a dict of tensors) as ``serving_default``,
     plus every entry of ``signatures`` (``{name: Signature}``; a ``"serving_default"`` entry there replaces
     ``serve_fn``, which may then be None).
 
     ``model`` is the Keras model (or list of layers/models) whose variables the functions use; it must be
-    built. Returns the version folder.
+    built. ``metadata`` (JSON) is written to ``<version>/assets.extra/export.json`` (:data:`METADATA_FILE`;
+    TF Serving ignores it): what a client needs to know that the graph does not say, e.g. the input range.
+    Returns the version folder.
     """
     import keras
     import tensorflow as tf
@@ -82,6 +117,10 @@ def export_saved_model(model, serve_fn: Callable | None, export_dir: str | os.Pa
             spec = tf.TensorSpec((None, *sig.input_shape), tf.float32, name=sig.input_name)
             archive.add_endpoint(name=name, fn=sig.fn, input_signature=[spec])
         archive.write_out(str(tmp), verbose=False)
+        if metadata is not None:
+            from common.jsonio import write_json_atomic
+
+            write_json_atomic(metadata, tmp / METADATA_FILE)
         os.replace(tmp, final)
     finally:
         if tmp.exists():

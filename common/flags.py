@@ -35,50 +35,92 @@ from absl import app, flags  # noqa: E402
 
 from common.errors import ConfigError, exit_on_error, fail  # noqa: E402
 
-SCALES = ("smoke", "quick", "paper")
-STRATEGIES = ("default", "mirrored", "multi_worker")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
-
-flags.DEFINE_string("dataset", None, "Dataset name (see `python -m common.datasets --help`).")
-flags.DEFINE_string("data_dir", None, "Root of the datasets (default: $REPRO_DATA_DIR, else <repo>/data).")
-flags.DEFINE_integer("normal_class", 0, "Index of the normal (inlier) class for one-class experiments.")
-flags.DEFINE_integer("epochs", None, "Training epochs (default: the --scale preset).")
-flags.DEFINE_integer("batch_size", None, "Batch size (default: the --scale preset).")
-flags.DEFINE_integer("seed", 0, "Random seed (Python, NumPy, TensorFlow, data splits).")
-flags.DEFINE_string("workdir", None, "Output folder: config.json, metrics.json, checkpoints, logs, figures "
-                    "(default: runs/<method>_<dataset>_class<c>_<scale>_<config hash>).")
-flags.DEFINE_enum("scale", "quick", SCALES, "smoke: seconds, for tests; quick: minutes on a CPU with real data; "
-                  "paper: the paper's exact settings (a GPU).")
-flags.DEFINE_string("export_dir", None, "If set, export a SavedModel to <export_dir>/<model_name>/<version>/.")
-flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy: default (one device), mirrored "
-                  "(all local GPUs) or multi_worker (MultiWorkerMirroredStrategy from TF_CONFIG).")
-flags.DEFINE_enum("precision", "float32", PRECISIONS, "Keras dtype policy; mixed_bfloat16 uses AMX/bf16 units "
-                  "on recent CPUs and GPUs; auto = mixed_bfloat16 where the CPU has native bf16 units (amx_bf16 / "
-                  "avx512_bf16) or on a bf16 GPU, float32 otherwise (config.json records the choice).")
-flags.DEFINE_enum("jit_compile", "auto", ("auto", "true", "false"), "XLA compilation of the train step.")
-flags.DEFINE_boolean("resume", True, "Resume from the last checkpoint in --workdir if there is one.")
-flags.DEFINE_boolean("deterministic", True, "Enable TensorFlow op determinism (slower on GPU).")
-flags.DEFINE_boolean("force", False, "Start fresh even when --workdir holds another configuration's run: its "
-                     "contents are moved aside into <workdir>/stale-<time>/ (see common/run_identity.py).")
+from common.config import PRECISIONS, SCALES, STRATEGIES, RunConfig, field_type  # noqa: E402,F401
 
 FLAGS = flags.FLAGS
 
-COMMON_FLAGS = ("dataset", "data_dir", "normal_class", "epochs", "batch_size", "seed", "workdir", "scale",
-                "export_dir", "strategy", "precision", "jit_compile", "resume", "deterministic", "force")
+
+def flag_name(f) -> str:
+    """The command-line name of config field ``f`` (its :func:`common.config.option` ``flag``, else its name)."""
+    return f.metadata.get("flag") or f.name
+
+
+def flag_fields(config_cls) -> list:
+    """The fields of ``config_cls`` that are command-line flags (every field but ``no_flag`` ones)."""
+    import dataclasses
+
+    return [f for f in dataclasses.fields(config_cls) if not f.metadata.get("no_flag")]
+
+
+def define_config_flags(config_cls) -> None:
+    """Define one absl flag per field of the config dataclass ``config_cls`` from its
+    :func:`common.config.option` metadata (help, choices, flag name, parse); fields whose flag is already
+    defined (the shared :class:`common.config.RunConfig` fields, or a sibling entry point's) are skipped, so
+    every option is defined once, from one place. Field type -> flag: choices -> enum; bool -> boolean; int ->
+    integer; float -> float; others (and ``parse`` fields) -> string."""
+    import dataclasses
+
+    for f in flag_fields(config_cls):
+        name = flag_name(f)
+        if name in FLAGS:
+            continue
+        meta, kind = f.metadata, field_type(config_cls, f.name)
+        help_text = meta.get("help") or f.name.replace("_", " ")
+        default = meta.get("flag_default", f.default if f.default is not dataclasses.MISSING else None)
+        if meta.get("choices"):
+            choices = [str(c) for c in meta["choices"]]
+            flags.DEFINE_enum(name, None if default is None else str(default), choices, help_text)
+        elif meta.get("parse") is not None:
+            flags.DEFINE_string(name, default if isinstance(default, str) or default is None else
+                                ",".join(map(str, default)) if isinstance(default, (tuple, list)) else str(default),
+                                help_text)
+        elif kind is bool:
+            flags.DEFINE_boolean(name, default, help_text)
+        elif kind is int:
+            flags.DEFINE_integer(name, default, help_text)
+        elif kind is float:
+            flags.DEFINE_float(name, default, help_text)
+        elif kind is str:
+            flags.DEFINE_string(name, default, help_text)
+        else:
+            raise TypeError(f"{config_cls.__name__}.{f.name}: a {kind.__name__} field needs option(parse=...) to "
+                            f"be a flag, or option(no_flag=True)")
+
+
+def flag_values(config_cls) -> dict:
+    """The parsed flags of ``config_cls``'s fields as field values (``parse`` applied; a flag left at None is
+    left out, so the field keeps its default). Call only from an entry point's ``main``."""
+    values = {}
+    for f in flag_fields(config_cls):
+        value = FLAGS[flag_name(f)].value
+        if value is None:
+            continue
+        parse = f.metadata.get("parse")
+        if parse is not None:
+            try:
+                value = parse(value)
+            except (ValueError, TypeError, KeyError) as e:
+                raise ConfigError(f"--{flag_name(f)}={value!r} cannot be read: {e}") from None
+        values[f.name] = value
+    return values
+
+
+def config_from_flags(config_cls, **overrides):
+    """The config of the parsed flags (``overrides`` replace fields), checked by :func:`preflight` before any
+    TensorFlow import: bad values, bad output folders and a missing ``--data_dir`` fail here, in one line."""
+    config = config_cls.from_flags(flag_values(config_cls), **overrides)
+    preflight(config)
+    return config
+
+
+define_config_flags(RunConfig)
+
+COMMON_FLAGS = tuple(flag_name(f) for f in flag_fields(RunConfig))
 
 
 def common_values() -> dict:
-    """The parsed values of the shared flags as a plain dict (call only from an entry point's ``main``)."""
-    values = {name: FLAGS[name].value for name in COMMON_FLAGS}
-    if values["normal_class"] is not None and values["normal_class"] < 0:
-        raise ConfigError(f"--normal_class must be >= 0, got {values['normal_class']}")
-    for name in ("epochs", "batch_size"):
-        if values[name] is not None and values[name] <= 0:
-            raise ConfigError(f"--{name} must be a positive integer, got {values[name]}")
-    for name in ("dataset", "data_dir", "workdir", "export_dir"):
-        if values[name] is not None and not str(values[name]).strip():
-            raise ConfigError(f"--{name} is empty; give a value or leave the flag out")
-    return values
+    """The parsed values of the shared flags as a plain dict (``flag_values(RunConfig)`` with every key)."""
+    return {name: FLAGS[name].value for name in COMMON_FLAGS} | flag_values(RunConfig)
 
 
 def preflight(config):
@@ -97,7 +139,24 @@ def preflight(config):
 
 def parse_jit_compile(value: str):
     """Map the --jit_compile flag to what ``keras.Model.compile`` expects."""
-    return {"auto": "auto", "true": True, "false": False}[value]
+    return {"auto": "auto", "true": True, "false": False}.get(value, value)
+
+
+def entry_main(config_cls, run, report=None, **overrides):
+    """The ``main`` of an entry point: the config of the parsed flags (:func:`config_from_flags`), INFO logging,
+    ``run(config)``, then ``report(metrics)`` printed when given. Entry modules hold only their flags and
+    ``cflags.run(entry_main(Config, lib.run))``."""
+    import logging
+
+    def main(argv):
+        config = config_from_flags(config_cls, **overrides)
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        metrics = run(config)
+        if report is not None:
+            print(report(metrics), flush=True)
+        return 0
+
+    return main
 
 
 # ------------------------------------------------------------------------------------------- entry points

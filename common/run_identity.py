@@ -4,12 +4,13 @@ from an earlier run, checked by hash.
 A run's workdir holds ``identity.json``::
 
     {"format": 1, "method": "oled", "config_hash": "<sha256 of the result fields>", "config": {<result fields>},
-     "code": {"sources": "<sha256 of the package sources>", "packages": [...], "git": "<git describe or null>"},
+     "code": {"sources": "<sha256 of the imported sources>", "modules": [...], "git": "<git describe or null>"},
      "created_at": "...", "weights": {"<name>": {"file": "<name>.weights.h5", "sha256": "..."}}}
 
 *Result fields* are every field of the resolved config except those that cannot change a number the run
 produces (:data:`NOT_RESULT_FIELDS`: where the run writes, whether it resumes, figures). The *code version* is
-a hash of the ``.py`` files of ``common/`` and of the method's package, so it works without git; ``git
+a hash of the ``.py`` files the run imports (:func:`code_modules`: the config's ``CODE_ROOTS`` and every
+project module they import, read from the sources), so it works without git; ``git
 describe`` is recorded beside it for people, not compared.
 
 :func:`prepare_workdir` (called by :func:`common.training.start_run` before anything is read or trained)
@@ -41,6 +42,7 @@ import subprocess
 from pathlib import Path
 
 from common.errors import ConfigError
+from common.jsonio import to_jsonable, write_json_atomic
 from common.paths import REPO_ROOT
 
 IDENTITY_FILE = "identity.json"
@@ -57,11 +59,9 @@ _STATE_MARKERS = ("config.json", "metrics.json", "checkpoint", "backup")
 # ------------------------------------------------------------------------------------------------- hashing
 def result_fields(config) -> dict:
     """The resolved config's fields that can change a result, plus ``method``, as JSON values."""
-    from common.config import _to_jsonable
-
     skip = NOT_RESULT_FIELDS | set(getattr(config, "NOT_RESULT_FIELDS", ()))
     values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in skip}
-    return _to_jsonable({"method": config.method, **values})
+    return to_jsonable({"method": config.method, **values})
 
 
 def _digest(obj) -> str:
@@ -74,20 +74,77 @@ def config_hash(config) -> str:
     return _digest(result_fields(config))
 
 
-def method_packages(config) -> tuple[str, ...]:
-    """The packages whose sources make a run of ``config``: ``common`` and the config class's package."""
-    pkg = type(config).__module__.split(".", 1)[0]
-    return tuple(dict.fromkeys(("common", pkg)))
+def code_roots(config) -> tuple[str, ...]:
+    """The modules a run of ``config`` starts from: its config class's ``CODE_ROOTS`` (the package's library
+    modules) and the config's own module; without ``CODE_ROOTS``, every module of the config's package."""
+    module = type(config).__module__
+    roots = tuple(getattr(config, "CODE_ROOTS", ()))
+    if not roots:
+        pkg = module.split(".", 1)[0]
+        roots = tuple(".".join(p.relative_to(REPO_ROOT).with_suffix("").parts)
+                      for p in sorted((REPO_ROOT / pkg).rglob("*.py")) if "__pycache__" not in p.parts)
+    return tuple(dict.fromkeys((*roots, module)))
 
 
-def source_hash(packages) -> str:
-    """sha256 over the relative paths and bytes of every ``.py`` file of ``packages`` (under the repo root)."""
+def _module_file(name: str) -> Path | None:
+    """The ``.py`` file of project module ``name`` (a package: its ``__init__.py``), or None when ``name`` is
+    not a module of this repository (the standard library, TensorFlow, ...)."""
+    base = REPO_ROOT.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported_names(path: Path, module: str) -> set[str]:
+    """Every module named by an ``import`` statement anywhere in ``path`` (inside functions too), with
+    ``from pkg import name`` giving both ``pkg`` and ``pkg.name`` (``name`` may be a submodule)."""
+    import ast
+
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)
+    return names
+
+
+def code_modules(roots) -> dict[str, Path]:
+    """The project modules a run imports: ``roots`` and, transitively, every project module named by an import
+    statement of one of them (parent packages included), found by reading the sources, not by importing them.
+    Modules nothing here imports (the report, the tables registry, other packages) are left out, so editing
+    them leaves every workdir resumable."""
+    found: dict[str, Path] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        found[name] = path
+        parents = [name.rsplit(".", i)[0] for i in range(1, name.count(".") + 1)]
+        todo += [n for n in (*parents, *_imported_names(path, name)) if n not in found]
+    return found
+
+
+def source_hash(roots) -> str:
+    """sha256 over the relative paths and bytes of the ``.py`` files of :func:`code_modules` of ``roots``."""
     h = hashlib.sha256()
-    for pkg in sorted(packages):
-        root = REPO_ROOT / pkg
-        for path in sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts):
-            h.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0")
-            h.update(path.read_bytes() + b"\0")
+    for path in sorted(set(code_modules(roots).values())):
+        h.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -102,15 +159,15 @@ def _git_describe() -> str | None:
     return out.stdout.strip() or None
 
 
-def code_version(packages) -> dict:
-    """``{"sources": sha256, "packages": [...], "git": describe or None}`` (only ``sources`` is compared)."""
-    return {"sources": source_hash(packages), "packages": sorted(packages), "git": _git_describe()}
+def code_version(roots) -> dict:
+    """``{"sources": sha256, "modules": [...], "git": describe or None}`` (only ``sources`` is compared)."""
+    return {"sources": source_hash(roots), "modules": sorted(code_modules(roots)), "git": _git_describe()}
 
 
 def identity(config) -> dict:
     """The identity record of a resolved config (without ``created_at`` / ``weights``)."""
     return {"format": FORMAT, "method": config.method, "config_hash": config_hash(config),
-            "config": result_fields(config), "code": code_version(method_packages(config))}
+            "config": result_fields(config), "code": code_version(code_roots(config))}
 
 
 def short_hash(config, n: int = 8) -> str:
@@ -242,9 +299,7 @@ def prepare_workdir(config, workdir=None) -> bool:
                               f"another --workdir")
     _ACTIVE = _ActiveRun(config, workdir, new, committed=resuming)
     if resuming:
-        from common.config import save_config
-
-        save_config(config, workdir)  # the latest invocation's output flags (export_dir, ...)
+        write_json_atomic(config.to_dict(), workdir / "config.json")  # the latest invocation's output flags (export_dir, ...)
     return resuming
 
 
@@ -252,14 +307,12 @@ def commit(path=None) -> None:
     """Write ``config.json`` and ``identity.json`` of the active run (once per run); a no-op when there is no
     active run or ``path`` lies outside its workdir. Called before the first checkpoint and by
     :func:`common.config.write_metrics`."""
-    from common.config import save_config, write_json_atomic
-
     run = _ACTIVE
     if run is None or run.committed or (path is not None and not _inside(path, run.workdir)):
         return
     record = {**run.identity, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "weights": {}}
-    save_config(run.config, run.workdir)
+    write_json_atomic(run.config.to_dict(), run.workdir / "config.json")
     write_json_atomic(record, run.workdir / IDENTITY_FILE)
     run.committed = True
 
@@ -284,8 +337,6 @@ def file_sha256(path) -> str:
 def save_frozen_weights(run_dir, name: str, model) -> Path:
     """Save ``model``'s weights as ``<run_dir>/<name>.weights.h5`` (temporary file, then rename) and record the
     file's sha256 under ``weights[name]`` in the run's identity (written first if the run has not committed)."""
-    from common.config import write_json_atomic
-
     run_dir = Path(run_dir)
     commit(run_dir)
     ident = read_identity(run_dir)

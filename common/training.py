@@ -55,26 +55,46 @@ def get_strategy(name: str = "default"):
     models, optimizers and metrics are then built inside ``strategy.scope()``. Custom training steps follow
     :mod:`common.multiplayer`.
     """
-    import json
-
     import tensorflow as tf
 
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return tf.distribute.MirroredStrategy(devices=mirrored_devices())
     if name == "multi_worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ConfigError("--strategy=multi_worker needs the TF_CONFIG environment variable describing the "
-                              "cluster (see tf.distribute.MultiWorkerMirroredStrategy)")
-        try:
-            spec = json.loads(os.environ["TF_CONFIG"])
-            spec["cluster"], spec["task"]["type"], spec["task"]["index"]  # noqa: B018 (presence check)
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError("TF_CONFIG must be JSON like {\"cluster\": {\"worker\": [\"host:port\", ...]}, "
-                              "\"task\": {\"type\": \"worker\", \"index\": 0}}") from None
+        from common.config import check_tf_config
+
+        check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"unknown --strategy={name!r}; use default, mirrored or multi_worker")
+
+
+CPU_REPLICAS_ENV = "REPRO_CPU_REPLICAS"
+
+
+def mirrored_devices() -> list[str] | None:
+    """The devices of ``--strategy=mirrored``: every GPU where there is one (None: TensorFlow's default);
+    without a GPU, every logical CPU device. ``REPRO_CPU_REPLICAS=N`` splits the CPU into N logical devices
+    first (before TensorFlow initialises its devices), so that mirrored training with N replicas can be run
+    and tested on a CPU-only machine."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return None
+    n = os.environ.get(CPU_REPLICAS_ENV)
+    if n:
+        try:
+            n = int(n)
+            assert n >= 1
+        except (ValueError, AssertionError):
+            raise ConfigError(f"{CPU_REPLICAS_ENV}={os.environ[CPU_REPLICAS_ENV]!r} must be a positive integer") \
+                from None
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+        except RuntimeError:  # already initialised (a second run in one process): keep what is there
+            pass
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
 
 
 def is_chief(strategy=None) -> bool:
@@ -118,14 +138,16 @@ def run_on_this_worker(config, run):
 
 
 def weights_digest(model) -> str:
-    """SHA-256 (first 16 hex digits) of a model's weights, in order: equal digests = identical weights."""
+    """SHA-256 (first 16 hex digits) of a model's weights (or of a list of models' weights), in order: equal
+    digests = identical weights."""
     import hashlib
 
     import numpy as np
 
     h = hashlib.sha256()
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
+    for m in (model if isinstance(model, (list, tuple)) else [model]):
+        for w in m.get_weights():
+            h.update(np.ascontiguousarray(w).tobytes())
     return h.hexdigest()[:16]
 
 
