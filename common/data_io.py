@@ -90,11 +90,11 @@ def check_checksum(path: Path, md5: str | None, url: str = "") -> None:
                         f"download); delete it and download it again{' from ' + url if url else ''}")
 
 
-def download(urls: Sequence[str], dest: Path, md5: str | None, context: str = "") -> Path:
+def download(urls: Sequence[str], dest: Path, md5: str | None, context: str = "", alternative: str = "") -> Path:
     """Download the first working URL of ``urls`` to ``dest`` (temp file + rename), verifying ``md5``.
 
-    Raises DataError (one line: ``context``, the last reason, where to put the file by hand); folders it
-    created for a download that failed are removed again.
+    Raises DataError (one line: ``context``, the last reason, where to put the file by hand, then ``", or
+    <alternative>"`` if given); folders it created for a download that failed are removed again.
     """
     dest = Path(dest)
     created = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
@@ -129,7 +129,7 @@ def download(urls: Sequence[str], dest: Path, md5: str | None, context: str = ""
         except OSError:
             break
     raise DataError(f"{context + '; ' if context else ''}download failed ({reasons[-1]}); download {dest.name} "
-                    f"by hand from {urls[0]} and put it at {dest}")
+                    f"by hand from {urls[0]} and put it at {dest}{', or ' + alternative if alternative else ''}")
 
 
 def extract_tar(archive: Path, into: Path, md5: str | None = None, url: str = "") -> None:

