@@ -1,31 +1,53 @@
 """Run every registered job of the four papers' tables, keep what finished, and render ``results/REPORT.md``.
 
     python -m common.run_tables --scale=smoke|quick|paper [--only=oled.table1,nre,oled.table1/class3]
-        [--results_dir=results] [--data_dir=DIR] [--seeds=0,1,2] [--force]
+        [--results_dir=results] [--data_dir=DIR] [--seeds=0,1,2] [--force] [--dry_run]
 
 For each paper the jobs come from ``<package>.tables.JOBS`` (see the docstring of ``common.registry`` for the
-protocol). One line per table or job says what happened:
+protocol). First the plan: one line per table without a job, per cached job and per job to run with its
+estimated time (consecutive jobs of a table whose names differ only in their numbers share a line), then a
+total (``--dry_run`` stops there, having run and written nothing):
 
     skip nre.table2: not implemented yet (no package nre_tf)
     skip oled.table5: no job registered in oled_tf.tables
-    skip oled.table3/ped2: <what data is missing>           (the job raised common.errors.DataError)
     done oled.table1/class0: cached (scale=quick, finished 2024-...)   (not re-run without --force)
-    run  oled.table1/class1 (scale=quick, datasets: mnist)
-    done oled.table1/class1: OLED (Ours) s_rec|AUCROC=0.9712, ... in 64 s
+    plan oled.table1/class# (9 jobs, # = 1-9): 1 run (seed 0) each, ~9 min 36 s (siblings: mean of 1)
+    plan oled.table3/ped2: 1 run (seed 0), no estimate
+    plan: 10 runs of 10 jobs to do, 1 cached, 1 table without a job; estimated ~9 min 36 s for 9 of them ...
+
+The estimates (:class:`Costs`) come only from the ``wall_time_s`` of finished results (the job's own, its
+siblings', the job's at another scale times a measured ratio, the table's mean; the source is named on every
+line); jobs without any are counted as "without an estimate", never guessed. Whether a job's data is there is
+not known before it runs (the readers may download it or find a system copy). Then one line as each run starts
+and ends, with the time elapsed and what is left:
+
+    run  oled.table1/class1 (scale=quick, datasets: mnist) [2/10, est. ~64 s (siblings: mean of 1); elapsed ...]
+      | <the job's own output lines>
+    done oled.table1/class1: OLED (Ours) s_rec|AUCROC=0.9712, ... in 64 s [2/10; elapsed ...; left: 8 runs, ~9 min]
+    skip oled.table3/ped2: <what data is missing>           (the job raised common.errors.DataError)
+
+From the command line every run is a child process of its own (:mod:`common.run_job`: its memory goes back to
+the system when it ends; its full output goes to ``<workdir>/job-<job>.log``, the screen gets it without
+TensorFlow's noise). :func:`run` runs the jobs in this process unless ``isolate=True`` (tests with fake
+packages, the Python API).
 
 A missing package or ``tables`` module means "not implemented yet"; an ImportError raised from *inside* an
-existing package is a bug and propagates. Any exception of a job other than DataError stops the run; the report
-is rendered in any case from the jobs that finished.
+existing package is a bug and propagates. Any exception of a job other than DataError stops the run (from the
+command line: one line naming the job and its log file); the report is rendered in any case from the jobs that
+finished.
 
 This module imports no TensorFlow (the jobs import it when they run).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import importlib
 import json
 import math
 import os
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -38,7 +60,7 @@ from common.errors import ArgumentParser, ConfigError, DataError, exit_on_error
 from common.paths import REPO_ROOT
 from common.registry import PACKAGES, PAPERS, SCALES, Cell, Job, JobResult, Table, all_tables, result_path, \
     takes_seed, validate_jobs
-from common.report import DEFAULT_RESULTS_DIR, RESULT_FORMAT, write_report
+from common.report import DEFAULT_RESULTS_DIR, RESULT_FORMAT, write_readmes, write_report
 
 
 class Selection:
@@ -161,12 +183,13 @@ def seed_workdir(results_dir: Path, scale: str, job: Job, seed: int | None) -> P
 
 
 def _run_once(job: Job, scale: str, results_dir: Path, data_dir: Path | None, seed: int | None,
-              force: bool = False, forced: set | None = None):
+              force: bool = False, forced: set | None = None, isolate: bool = False, package: str = ""):
     """One call of ``job.run`` (with ``seed`` unless None); returns (JobResult, wall seconds, workdir). With
     ``force`` the job's workdir is moved aside first (``<workdir>/stale-<time>/``,
     :func:`common.run_identity.move_aside`) so the job really recomputes instead of resuming old checkpoints;
     ``forced`` holds the workdirs already renewed in this invocation, so jobs sharing a workdir (a table
-    re-reading another's run) train it once."""
+    re-reading another's run) train it once. ``isolate``: run it in a child process
+    (:func:`common.run_job.run_in_child`; ``package`` is where the child finds the job), else in this one."""
     workdir = seed_workdir(results_dir, scale, job, seed)
     if force and (forced is None or workdir not in forced):
         from common.run_identity import move_aside
@@ -178,58 +201,104 @@ def _run_once(job: Job, scale: str, results_dir: Path, data_dir: Path | None, se
             forced.add(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    out = job.run(scale, workdir, data_dir) if seed is None else job.run(scale, workdir, data_dir, seed=seed)
-    result = _normalise(job, out)
+    if isolate:
+        from common.run_job import run_in_child
+
+        result = run_in_child(job, package or PACKAGES[job.table.split(".", 1)[0]], scale, workdir, data_dir, seed)
+    else:
+        out = job.run(scale, workdir, data_dir) if seed is None else job.run(scale, workdir, data_dir, seed=seed)
+        result = _normalise(job, out)
     if seed is not None:
         result = JobResult(values=result.values, seeds=(seed,), extra=result.extra)
     return result, time.monotonic() - start, workdir
 
 
-def run_job(job: Job, scale: str, results_dir: Path, data_dir: Path | None, force: bool,
-            seeds: tuple[int, ...] | None = None, forced: set | None = None) -> str:
-    """Run one job unless finished; return 'cached', 'done' or 'skipped'.
+@dataclasses.dataclass
+class JobPlan:
+    """What is to be done for one job: its runs (``todo``: seeds; ``[None]`` = one run with the job's own seeds;
+    empty when its stored result is reused, ``cached`` then says so) and the stored per-seed values (``have``)
+    of the result ``old`` they are merged with."""
+    job: Job
+    package: str
+    todo: list[int | None]
+    have: dict[int, dict[Cell, float]]
+    old: dict | None
+    seeds_given: bool
+    cached: str = ""  # the line "done <job>: cached (...)" when nothing is to run
 
-    ``seeds`` (``--seeds``): run the job once per seed that the stored result lacks (all with ``force``) and
-    keep every seed's values; None: the job's own seeds, and a stored result is reused as it is.
-    """
+
+def plan_job(job: Job, scale: str, results_dir: Path, force: bool, seeds: tuple[int, ...] | None = None,
+             package: str = "") -> tuple[JobPlan, list[str]]:
+    """Whether ``job`` is to run and with which seeds, and the notes to print about it (a stored result that
+    does not match, seeds its run does not take). A cached job's plan has no runs (``todo == []``)."""
     path = result_path(results_dir, scale, job.table, job.name)
     per_seed = takes_seed(job.run)
     wanted = tuple(seeds) if seeds else job.seeds
+    notes = []
     if seeds and not per_seed:
-        print(f"note {job.key}: its run takes no seed; run once with its own seeds {list(job.seeds)}", flush=True)
+        notes.append(f"note {job.key}: its run takes no seed; run once with its own seeds {list(job.seeds)}")
     have: dict[int, dict[Cell, float]] = {}
     old = None
     if path.exists() and not force:
         old = _finished(path, job)
         if old is None:
-            print(f"note {job.key}: {path} does not match the job's cells; running it again", flush=True)
+            notes.append(f"note {job.key}: {path} does not match the job's cells; running it again")
         elif not seeds or not per_seed:
-            print(f"done {job.key}: cached (scale={scale}, finished {old.get('finished_at')})", flush=True)
-            return "cached"
+            return JobPlan(job, package, [], {}, old, bool(seeds),
+                           f"done {job.key}: cached (scale={scale}, finished {old.get('finished_at')})"), notes
         else:
             have = stored_seed_values(old)
             if all(s in have for s in wanted):
-                print(f"done {job.key}: cached (scale={scale}, seeds {sorted(have)}, finished "
-                      f"{old.get('finished_at')})", flush=True)
-                return "cached"
+                return JobPlan(job, package, [], have, old, True,
+                               f"done {job.key}: cached (scale={scale}, seeds {sorted(have)}, finished "
+                               f"{old.get('finished_at')})"), notes
             if not have:
                 old = None  # values not separable by seed: run the wanted seeds afresh
-    datasets = job.needed_datasets()
     todo: list[int | None] = [s for s in wanted if s not in have] if per_seed else [None]
+    return JobPlan(job, package, todo, have, old, bool(seeds)), notes
+
+
+def execute_job(plan: JobPlan, scale: str, results_dir: Path, data_dir: Path | None, force: bool,
+                forced: set | None = None, isolate: bool = False, tracker: "_Tracker | None" = None) -> str:
+    """Run the runs of ``plan`` and store the job's result; return 'done' or 'skipped' (missing data)."""
+    job = plan.job
+    datasets = job.needed_datasets()
     runs: dict[int | None, tuple[JobResult, float, Path]] = {}
-    for seed in todo:
-        shown_seed = "" if seed is None or (not seeds and len(todo) == 1) else f", seed={seed}"
-        print(f"run  {job.key} (scale={scale}{shown_seed}, datasets: {', '.join(datasets)})", flush=True)
+    for seed in plan.todo:
+        shown_seed = "" if seed is None or (not plan.seeds_given and len(plan.todo) == 1) else f", seed={seed}"
+        progress = tracker.started(job, seed) if tracker else ""
+        print(f"run  {job.key} (scale={scale}{shown_seed}, datasets: {', '.join(datasets)}){progress}", flush=True)
         try:
-            runs[seed] = _run_once(job, scale, results_dir, data_dir, seed, force, forced)
+            runs[seed] = _run_once(job, scale, results_dir, data_dir, seed, force, forced, isolate, plan.package)
         except DataError as e:
+            if tracker:
+                tracker.dropped(job)
             print(f"skip {job.key}: {e}", flush=True)
             return "skipped"
         values = runs[seed][0].values
         shown = ", ".join(f"{r}|{c}={values[(r, c)]:.4g}" for r, c in job.cells)
-        print(f"done {job.key}{shown_seed}: {shown} in {runs[seed][1]:.0f} s", flush=True)
-    write_json_atomic(_record(job, scale, datasets, runs, have, old), path)
+        progress = tracker.finished(job, seed, runs[seed][1]) if tracker else ""
+        print(f"done {job.key}{shown_seed}: {shown} in {runs[seed][1]:.0f} s{progress}", flush=True)
+    write_json_atomic(_record(job, scale, datasets, runs, plan.have, plan.old),
+                      result_path(results_dir, scale, job.table, job.name))
     return "done"
+
+
+def run_job(job: Job, scale: str, results_dir: Path, data_dir: Path | None, force: bool,
+            seeds: tuple[int, ...] | None = None, forced: set | None = None, isolate: bool = False,
+            package: str = "") -> str:
+    """Run one job unless finished; return 'cached', 'done' or 'skipped'.
+
+    ``seeds`` (``--seeds``): run the job once per seed that the stored result lacks (all with ``force``) and
+    keep every seed's values; None: the job's own seeds, and a stored result is reused as it is. ``isolate``:
+    each run in a child process (``package``: where it finds the job; default the paper's package).
+    """
+    plan, notes = plan_job(job, scale, results_dir, force, seeds, package)
+    for line in notes + ([plan.cached] if plan.cached else []):
+        print(line, flush=True)
+    if not plan.todo:
+        return "cached"
+    return execute_job(plan, scale, results_dir, data_dir, force, forced, isolate)
 
 
 def _stored_extra(old: dict, seed: int) -> dict:
@@ -277,12 +346,297 @@ def _record(job: Job, scale: str, datasets, runs: dict, have: dict, old: dict | 
     }
 
 
+# ------------------------------------------------------------------------------------------ time estimates
+def fmt_duration(seconds: float) -> str:
+    """``42 s``, ``12 min 5 s``, ``3 h 20 min``."""
+    s = int(round(max(seconds, 0.0)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def _pattern(name: str) -> str:
+    """A job name with its numbers replaced by '#': jobs of one table with the same pattern are siblings."""
+    return re.sub(r"\d+", "#", name)
+
+
+class Costs:
+    """The recorded cost of one run of each finished job, from the result files: ``wall_time_s`` divided by the
+    number of runs it sums (the seeds of its ``per_seed`` values; 1 for a result without them), keyed by
+    (scale, table id, job name). :meth:`estimate` gives one run of a job, from the first of these sources:
+
+    1. ``recorded``: the job's own result at that scale (it is run again: ``--force``, or another seed);
+    2. ``siblings``: the mean over the other jobs of the same table at that scale whose names differ only in
+       their numbers (``class3`` ~ ``class0``..``class9``; ``cae_class3`` ~ ``cae_class<k>``);
+    3. ``other scale``: the job's result at another scale (nearest first) times the median ratio
+       cost(this scale) / cost(that scale) over the jobs recorded at both, those of the same table if any,
+       else all; no such job, no estimate from this source;
+    4. ``table``: the mean over all jobs of the same table recorded at that scale (other methods or datasets of
+       the table: a rough guess, and said so);
+    5. none: "no estimate" (such runs are left out of the totals, and counted).
+
+    The runs finished while ``run_tables`` runs are added (:meth:`add`), so later estimates use them.
+    """
+
+    def __init__(self, results_dir: Path | None = None):
+        self.runs: dict[tuple[str, str, str], float] = {}
+        root = Path(results_dir) / "cells" if results_dir is not None else None
+        if root is None or not root.is_dir():
+            return
+        for path in sorted(root.glob("*/*/*.json")):
+            if path.name.startswith("."):
+                continue
+            try:
+                res = json.loads(path.read_text())
+                wall = float(res["wall_time_s"])
+                cells = res["cells"]
+                n = len({s for c in cells for s in c["per_seed"]}) \
+                    if cells and all("per_seed" in c for c in cells) else 1
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if math.isfinite(wall) and wall >= 0 and n >= 1:
+                self.runs[(path.parent.parent.name, path.parent.name, path.stem)] = wall / n
+
+    def add(self, scale: str, job: Job, seconds: float) -> None:
+        self.runs[(scale, job.table, job.name)] = float(seconds)
+
+    def _ratio(self, scale: str, other: str, table: str) -> tuple[float, int, bool] | None:
+        """Median cost(scale)/cost(other) over the jobs recorded at both (same table first), how many, and
+        whether they are of the same table."""
+        for same_table in (True, False):
+            ratios = [v / self.runs[(other, t, n)] for (s, t, n), v in self.runs.items()
+                      if s == scale and (t == table or not same_table) and self.runs.get((other, t, n), 0) > 0]
+            if ratios:
+                return statistics.median(ratios), len(ratios), same_table
+        return None
+
+    def estimate(self, job: Job, scale: str) -> tuple[float | None, str, str]:
+        """(seconds or None, source kind, how it was made) for one run of ``job`` at ``scale``."""
+        own = self.runs.get((scale, job.table, job.name))
+        if own is not None:
+            return own, "recorded", "recorded"
+        pattern = _pattern(job.name)
+        sibs = [v for (s, t, n), v in self.runs.items()
+                if s == scale and t == job.table and n != job.name and _pattern(n) == pattern]
+        if sibs:
+            return math.fsum(sibs) / len(sibs), "siblings", f"siblings: mean of {len(sibs)}"
+        i = SCALES.index(scale)
+        for other in sorted((x for x in SCALES if x != scale), key=lambda x: abs(SCALES.index(x) - i)):
+            base = self.runs.get((other, job.table, job.name))
+            ratio = self._ratio(scale, other, job.table) if base is not None else None
+            if ratio is not None:
+                r, k, same = ratio
+                return base * r, "other scale", (f"{other} result x {r:.3g}, the median {scale}/{other} ratio of "
+                                                 f"{k} {'job' if k == 1 else 'jobs'}{' of this table' if same else ''}")
+        table = [v for (s, t, n), v in self.runs.items() if s == scale and t == job.table and n != job.name]
+        if table:
+            return (math.fsum(table) / len(table), "table",
+                    f"table: mean of {len(table)} other {'job' if len(table) == 1 else 'jobs'} of {job.table}")
+        return None, "none", "no estimate"
+
+
+class _Tracker:
+    """The runs of the plan still to do, for the elapsed time and the ETA printed at every run's start and end."""
+
+    def __init__(self, plans: list[JobPlan], scale: str, costs: Costs):
+        self.queue = [(p.job.key, p.job, s) for p in plans for s in p.todo]
+        self.total, self.started_n = len(self.queue), 0
+        self.scale, self.costs = scale, costs
+        self.t0 = time.monotonic()
+
+    def _pop(self, job: Job) -> None:
+        if self.queue and self.queue[0][0] == job.key:
+            self.queue.pop(0)
+
+    def remaining(self) -> str:
+        estimates = [self.costs.estimate(j, self.scale)[0] for _, j, _ in self.queue]
+        known = [e for e in estimates if e is not None]
+        if not estimates:
+            return "nothing left"
+        text = f"left: {len(estimates)} {'run' if len(estimates) == 1 else 'runs'}"
+        if not known:
+            return text + ", no estimate"
+        text += f", ~{fmt_duration(math.fsum(known))}"
+        if len(known) < len(estimates):
+            text += f" + {len(estimates) - len(known)} without an estimate"
+        return text
+
+    def started(self, job: Job, seed) -> str:
+        self._pop(job)
+        self.started_n += 1
+        est, _, how = self.costs.estimate(job, self.scale)
+        guess = f"est. ~{fmt_duration(est)} ({how})" if est is not None else "no estimate"
+        return (f" [{self.started_n}/{self.total}, {guess}; elapsed {fmt_duration(time.monotonic() - self.t0)}; "
+                f"{self.remaining()}]")
+
+    def finished(self, job: Job, seed, seconds: float) -> str:
+        self.costs.add(self.scale, job, seconds)
+        return (f" [{self.started_n}/{self.total}; elapsed {fmt_duration(time.monotonic() - self.t0)}; "
+                f"{self.remaining()}]")
+
+    def dropped(self, job: Job) -> None:
+        """A job skipped for missing data: its other seeds do not run either."""
+        self.queue = [q for q in self.queue if q[0] != job.key]
+
+
+def _numbers_label(names: list[str]) -> tuple[str, str]:
+    """Names that differ only in their numbers -> (the name with the varying numbers as '#', their values):
+    ``[class0, ..., class9]`` -> ``("class#", "0-9")``."""
+    split = [re.split(r"(\d+)", n) for n in names]
+    varying = [i for i in range(1, len(split[0]), 2) if len({p[i] for p in split}) > 1]
+    label = "".join("#" if i in varying else part for i, part in enumerate(split[0]))
+
+    def ranges(values: set[str]) -> str:
+        ints = sorted(int(v) for v in values)
+        out, start = [], ints[0]
+        for a, b in zip(ints, ints[1:] + [None]):
+            if b != a + 1:
+                out.append(f"{start}" if start == a else f"{start}-{a}")
+                start = b
+        return ",".join(out)
+
+    sets = [{p[i] for p in split} for i in varying]
+    if math.prod(len(v) for v in sets) == len({tuple(p[i] for i in varying) for p in split}):
+        return label, " x ".join(ranges(v) for v in sets)  # every combination: "3-6 x 0-19"
+    tuples = ["(" + ",".join(p[i] for i in varying) + ")" for p in split]
+    return label, " ".join(tuples[:8]) + (f" ... ({len(tuples)} in all)" if len(tuples) > 8 else "")
+
+
+def _estimate_text(plans: list[JobPlan], scale: str, costs: Costs) -> str:
+    """The estimated time of the runs of ``plans`` and where it comes from."""
+    ests = [(costs.estimate(p.job, scale), len(p.todo)) for p in plans]
+    known = [((sec, kind, how), n) for (sec, kind, how), n in ests if sec is not None]
+    n_unknown = sum(n for (sec, _, _), n in ests if sec is None)
+    if not known:
+        return "no estimate"
+    total = math.fsum(sec * n for (sec, _, _), n in known)
+    hows = {how for (_, _, how), _ in known}
+    if len(hows) == 1:
+        source = hows.pop()
+    else:
+        kinds: dict[str, int] = {}
+        for (_, kind, _), n in known:
+            kinds[kind] = kinds.get(kind, 0) + n
+        source = ", ".join(f"{k}: {v}" for k, v in kinds.items())
+    text = f"~{fmt_duration(total)} ({source})"
+    if n_unknown:
+        n_known = sum(n for _, n in known)
+        text = f"~{fmt_duration(total)} for {n_known} {'run' if n_known == 1 else 'runs'} ({source}); " \
+               f"{n_unknown} without an estimate"
+    return text
+
+
+def _runs_text(todo: list) -> str:
+    n = len(todo)
+    what = f"{n} {'run' if n == 1 else 'runs'}"
+    if todo != [None]:
+        what += f" (seed{'s' if n > 1 else ''} {', '.join(str(s) for s in todo)})"
+    return what
+
+
+def plan_lines(entries: list, scale: str, costs: Costs) -> list[str]:
+    """The plan as printed: one line per skipped table, note, cached job or job to run; consecutive jobs of one
+    table whose names differ only in their numbers (and with the same runs to do) share one line."""
+    groups: list = []
+    for e in entries:
+        key = None if isinstance(e, str) else (e.job.table, _pattern(e.job.name), tuple(e.todo))
+        if key is not None and groups and isinstance(groups[-1], tuple) and groups[-1][0] == key:
+            groups[-1][1].append(e)
+        else:
+            groups.append(e if key is None else (key, [e]))
+    out = []
+    for g in groups:
+        if isinstance(g, str):
+            out.append(g)
+            continue
+        (table, _, todo), plans = g
+        if len(plans) == 1:
+            p = plans[0]
+            out.append(p.cached if not todo else f"plan {p.job.key}: {_runs_text(list(todo))}, "
+                                                 f"{_estimate_text(plans, scale, costs)}")
+            continue
+        label, values = _numbers_label([p.job.name for p in plans])
+        what = f"{table}/{label} ({len(plans)} jobs, # = {values})"
+        if not todo:
+            done = sorted(str(p.old.get("finished_at")) for p in plans if p.old)
+            when = done[0] if done[0] == done[-1] else f"{done[0]} .. {done[-1]}"
+            out.append(f"done {what}: cached (scale={scale}, finished {when})")
+        else:
+            out.append(f"plan {what}: {_runs_text(list(todo))} each, {_estimate_text(plans, scale, costs)}")
+    return out
+
+
+def _plan_summary(plans: list[JobPlan], scale: str, costs: Costs, counts: dict) -> str:
+    kinds: dict[str, int] = {}
+    total, unknown = 0.0, 0
+    for p in plans:
+        est, kind, _ = costs.estimate(p.job, scale)
+        if est is None:
+            unknown += len(p.todo)
+        else:
+            total += est * len(p.todo)
+            kinds[kind] = kinds.get(kind, 0) + len(p.todo)
+    n_runs = sum(len(p.todo) for p in plans)
+    text = (f"plan: {n_runs} {'run' if n_runs == 1 else 'runs'} of {len(plans)} {'job' if len(plans) == 1 else 'jobs'}"
+            f" to do, {counts['cached']} cached, {counts['not_run']} {'table' if counts['not_run'] == 1 else 'tables'}"
+            f" without a job")
+    if kinds:
+        text += (f"; estimated ~{fmt_duration(total)} for {sum(kinds.values())} of them ("
+                 + ", ".join(f"{k}: {v}" for k, v in kinds.items()) + ")")
+    if unknown:
+        text += f"; {unknown} {'run' if unknown == 1 else 'runs'} without an estimate (not in the total)"
+    return text
+
+
+# ------------------------------------------------------------------------------------------------ the runner
+def make_plan(scale: str, selection: Selection, results_dir: Path, force: bool, packages: Mapping[str, str],
+              seeds: tuple[int, ...] | None, counts: dict) -> tuple[list[JobPlan], list]:
+    """The plans of the jobs to run, in order, and every entry of the plan to print (:func:`plan_lines`): lines
+    saying what is skipped and why, and the plans of all selected jobs, cached ones included (``counts`` gets
+    the 'cached' and 'not_run' numbers)."""
+    plans: list[JobPlan] = []
+    entries: list = []
+    for paper in PAPERS:
+        tables = [t for t in all_tables().values() if t.paper == paper and selection.table(t)]
+        if not tables:
+            continue
+        jobs, why = discover(paper, packages[paper])
+        if jobs is None:
+            for t in tables:
+                entries.append(f"skip {t.id}: {why}")
+                counts["not_run"] += 1
+            continue
+        for item in selection.items:
+            if "/" in item and item.split(".", 1)[0] == paper and item not in {j.key for j in jobs}:
+                raise ConfigError(f"--only: no job {item!r} in {packages[paper]}.tables; its jobs: "
+                                  f"{', '.join(j.key for j in jobs) or 'none'}")
+        for t in tables:
+            table_jobs = [j for j in jobs if j.table == t.id and selection.job(j)]
+            if not table_jobs:
+                entries.append(f"skip {t.id}: no job registered in {packages[paper]}.tables")
+                counts["not_run"] += 1
+                continue
+            for job in table_jobs:
+                plan, notes = plan_job(job, scale, results_dir, force, seeds, packages[paper])
+                entries += notes
+                entries.append(plan)
+                if plan.todo:
+                    plans.append(plan)
+                else:
+                    counts["cached"] += 1
+    return plans, entries
+
+
 def run(scale: str, only: str | None = None, results_dir: Path = DEFAULT_RESULTS_DIR,
         data_dir: Path | None = None, force: bool = False, packages: Mapping[str, str] | None = None,
-        seeds: tuple[int, ...] | None = None) -> dict:
-    """Run the selected jobs and render the report; return counts per outcome. ``packages`` maps paper to
-    package name (default :data:`common.registry.PACKAGES`; tests substitute fake packages); ``seeds``: run
-    each job once per seed (``--seeds``; None = each job's own seeds)."""
+        seeds: tuple[int, ...] | None = None, dry_run: bool = False, isolate: bool = False) -> dict:
+    """Print the plan, run the selected jobs and render the report; return counts per outcome. ``packages`` maps
+    paper to package name (default :data:`common.registry.PACKAGES`; tests substitute fake packages); ``seeds``:
+    run each job once per seed (``--seeds``; None = each job's own seeds); ``dry_run``: print the plan only
+    (nothing is run or written); ``isolate``: every run in a child process of its own (the command line's way;
+    :mod:`common.run_job`), else in this process."""
     if scale not in SCALES:
         raise ConfigError(f"--scale={scale!r}: expected one of {', '.join(SCALES)}")
     packages = dict(PACKAGES if packages is None else packages)
@@ -292,31 +646,23 @@ def run(scale: str, only: str | None = None, results_dir: Path = DEFAULT_RESULTS
     counts = {"done": 0, "cached": 0, "skipped": 0, "not_run": 0}
     forced: set[Path] = set()
     try:
-        for paper in PAPERS:
-            tables = [t for t in all_tables().values() if t.paper == paper and selection.table(t)]
-            if not tables:
-                continue
-            jobs, why = discover(paper, packages[paper])
-            if jobs is None:
-                for t in tables:
-                    print(f"skip {t.id}: {why}", flush=True)
-                    counts["not_run"] += 1
-                continue
-            for item in selection.items:
-                if "/" in item and item.split(".", 1)[0] == paper and item not in {j.key for j in jobs}:
-                    raise ConfigError(f"--only: no job {item!r} in {packages[paper]}.tables; its jobs: "
-                                      f"{', '.join(j.key for j in jobs) or 'none'}")
-            for t in tables:
-                table_jobs = [j for j in jobs if j.table == t.id and selection.job(j)]
-                if not table_jobs:
-                    print(f"skip {t.id}: no job registered in {packages[paper]}.tables", flush=True)
-                    counts["not_run"] += 1
-                    continue
-                for job in table_jobs:
-                    counts[run_job(job, scale, results_dir, data_dir, force, seeds, forced)] += 1
+        plans, entries = make_plan(scale, selection, results_dir, force, packages, seeds, counts)
+        costs = Costs(results_dir)
+        for line in plan_lines(entries, scale, costs):
+            print(line, flush=True)
+        print(_plan_summary(plans, scale, costs, counts), flush=True)
+        if dry_run:
+            return counts
+        tracker = _Tracker(plans, scale, costs)
+        for plan in plans:
+            counts[execute_job(plan, scale, results_dir, data_dir, force, forced, isolate, tracker)] += 1
     finally:
-        path = write_report(results_dir)
-        print(f"report: {path}", flush=True)
+        if not dry_run:
+            path = write_report(results_dir)
+            print(f"report: {path}", flush=True)
+            if Path(results_dir).resolve() == DEFAULT_RESULTS_DIR.resolve():  # the repository's own results
+                for readme in write_readmes(results_dir):
+                    print(f"results table refreshed: {readme}", flush=True)
     print(f"summary: {counts['done']} jobs run, {counts['cached']} cached, {counts['skipped']} skipped for "
           f"missing data, {counts['not_run']} tables without a job", flush=True)
     return counts
@@ -354,9 +700,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds, e.g. 0,1,2: run each job once per seed (the ones a stored "
                              "result lacks) and report mean ± sd (default: each job's own seed)")
+    parser.add_argument("--dry_run", action="store_true",
+                        help="print the plan (what would run, what is cached or skipped, the estimated time) and "
+                             "exit; runs and writes nothing")
     args = parser.parse_args(argv)
     run(args.scale, args.only, Path(args.results_dir), Path(args.data_dir) if args.data_dir else None, args.force,
-        seeds=parse_seeds(args.seeds))
+        seeds=parse_seeds(args.seeds), dry_run=args.dry_run, isolate=True)
 
 
 if __name__ == "__main__":
