@@ -131,6 +131,10 @@ class Run:
         per_sig = {name: dict(preprocessing.get(name, preprocessing) if all(isinstance(v, dict) for v in
                                                                             preprocessing.values()) and
                               preprocessing else preprocessing) for name in signatures}
+        for name, pre in per_sig.items():  # what a client cannot read off the graph (python -m common.predict)
+            missing = sorted({"input_range", "kind"} - set(pre))
+            if missing:
+                raise ValueError(f"export {model_name}/{name}: preprocessing lacks {missing}")
         metadata = {"method": self.config.method, "model_name": model_name, "weights_digest": digest,
                     "signatures": {name: {"input": sig.input_name, "input_shape": list(sig.input_shape),
                                           **per_sig[name]} for name, sig in signatures.items()}}
