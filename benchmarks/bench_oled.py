@@ -1,9 +1,8 @@
 """OLED training speed: ours against a reference loop written the way the authors' script runs, in one process.
 
-    python benchmarks/bench_oled.py [--kind=mnist] [--batch=64] [--precisions=float32,mixed_bfloat16]
-                                    [--steps=3] [--rounds=3] [--epoch_images=640] [--e2e_repeats=2]
-                                    [--throughput_batches=] [--jit_compile=auto|true|false]
-                                    [--out=results.json]
+    .venv/bin/python benchmarks/bench_oled.py [--kind=mnist] [--batch=64] [--precisions=float32,mixed_bfloat16]
+        [--steps=3] [--rounds=3] [--warmup=1] [--epoch_images=640] [--e2e_repeats=2] [--throughput_batches=]
+        [--jit_compile=auto|true|false] [--selection_cost] [--peak_probe=full|small|off] [--out=results.json]
 
 Only ratios measured in the same run count: these machines differ from session to session (some CPUs have AMX
 bf16 units, some only AVX2) and are shared, so absolute images per second say little. Printed as
@@ -49,19 +48,28 @@ bf16 (``mixed_bfloat16``) is measured only where it runs on native units (AMX / 
 this CPU" (emulated bf16 is several times slower than fp32 and says nothing about a bf16 machine).
 
 ``--throughput_batches=64,256`` additionally prints our images per second per batch size (one MM-update step).
-Prints the CPU's bf16-related flags and the load average too.
+
+All timing is :mod:`benchmarks.timing`'s. Prints the machine (CPU model, bf16 flags), the load average (with a
+warning when it is above 0.5 per core) and the float32 / bf16 peak probe first; then, per precision, one line
+per timed step function or schedule (median seconds wall and CPU and their spread, images per second, GFLOP/s
+and its fraction of the peak of that precision) and the ours/reference lines above; at the end a table of all
+rows, the load after the run and the path of the JSON results. FLOPs (:mod:`benchmarks.flops`): the conv /
+dense MACs of one eager ``compute_outputs``; backward counted for the reconstructor, and for the mask generator
+on MM-update steps (and in the "before" step, which computes MG's gradient); the same useful work for ours and
+the reference (whatever the reference does beyond it is its overhead). ``--selection_cost`` prints one line:
+CPU seconds of an epoch and of each part of the per-epoch selection work, and their fractions.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import itertools
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import flops, timing  # noqa: E402
 
 CODE_GAMMA_MNIST = 12.5
 T = 87.5
@@ -142,7 +150,7 @@ def build_ours(kind: str):
 
     from common.training import resolve_jit_compile
     from oled_tf.model import OLED
-    from oled_tf.train import XLA_ON_CPU_KINDS
+    from oled_tf.experiment import XLA_ON_CPU_KINDS
 
     model = OLED(kind, gamma=CODE_GAMMA_MNIST, seed=17)
     model(keras.ops.zeros((2, *model.input_shape_)), training=False)
@@ -188,16 +196,19 @@ def unskipped_step(model):
 
 
 # ---------------------------------------------------------------------------------------------------- timing
-def _time(fn, steps: int) -> dict:
-    """Wall and process-CPU seconds per call of ``fn`` (``steps`` calls, the last result fetched)."""
-    w0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-        out = fn()
-    float(out["r_loss"] if isinstance(out, dict) else out)
-    return {"wall": (time.perf_counter() - w0) / steps, "cpu": (time.process_time() - c0) / steps}
+STEP_VARIANTS = ("ours_mm", "ours_other", "ref_mm", "ref_other", "ours_other_unskipped")
 
 
-def per_step(kind: str, batch: int, steps: int, rounds: int) -> dict:
+def step_flops(model, x) -> dict:
+    """FLOPs of one step on the batch ``x``: ``mm`` (both players trained; also the "before" step, which
+    computes MG's gradient), ``other`` (MG frozen: its forward only), from the MACs of one eager forward pass."""
+    macs = flops.count_macs(model, lambda: model.compute_outputs(x, training=True),
+                            groups={"reconstructor": model.reconstructor, "mask_generator": model.mask_generator})
+    return {"mm": flops.train_step_flops(macs["macs"]),
+            "other": flops.train_step_flops(macs["macs"], macs["groups"]["reconstructor"]), "macs": macs["macs"]}
+
+
+def per_step(kind: str, batch: int, steps: int, rounds: int, warmup: int = 1) -> dict:
     """Median wall / CPU seconds per step of our and the reference's MM-update and other steps (interleaved
     rounds, order rotated), and the ratios reference / ours of both clocks."""
     import numpy as np
@@ -208,20 +219,17 @@ def per_step(kind: str, batch: int, steps: int, rounds: int) -> dict:
     x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch, *ours.input_shape_)).astype("float32"))
     fns = our_step_functions(ours, x)
     before = unskipped_step(ours)
-    variants = {"ours_mm": lambda: fns["mm"](x), "ours_other": lambda: fns["other"](x),
+    work = step_flops(ours, x)
+    variants = {"ours_mm": lambda: fns["mm"](x)["r_loss"], "ours_other": lambda: fns["other"](x)["r_loss"],
                 "ref_mm": lambda: ref.train_step(x, 0), "ref_other": lambda: ref.train_step(x, 1),
-                "ours_other_unskipped": lambda: before(x)}
-    for f in variants.values():  # warm-up (the reference traces here)
-        _time(f, 1)
-    times = {k: [] for k in variants}
-    names = list(variants)
-    for r in range(rounds):
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            times[k].append(_time(variants[k], steps))
-    med = {clock: {k: statistics.median(t[clock] for t in v) for k, v in times.items()} for clock in ("wall", "cpu")}
+                "ours_other_unskipped": lambda: before(x)["r_loss"]}
+    ms = timing.time_rounds(variants, rounds=rounds, calls=steps, warmup=warmup)  # the reference traces in warm-up
+    med = {clock: {k: m.median(clock) for k, m in ms.items()} for clock in ("wall", "cpu")}
     ratios = {clock: {"mm": m["ref_mm"] / m["ours_mm"], "other": m["ref_other"] / m["ours_other"],
                       "other_unskipped": m["ref_other"] / m["ours_other_unskipped"]} for clock, m in med.items()}
-    return {"seconds_per_step": med, "ratios": ratios, "all_seconds": times}
+    flops_of = {k: work["mm" if k.endswith(("_mm", "unskipped")) else "other"] for k in variants}
+    return {"seconds_per_step": med, "ratios": ratios, "measurements": ms, "flops": flops_of,
+            "flops_per_image": {k: v / batch for k, v in work.items()}}
 
 
 def end_to_end(kind: str, batch: int, epoch_images: int, repeats: int, epochs: int = 3) -> dict:
@@ -230,38 +238,25 @@ def end_to_end(kind: str, batch: int, epoch_images: int, repeats: int, epochs: i
     import tensorflow as tf
 
     from oled_tf.model import MaskUpdateSchedule
-
     from oled_tf.networks import INPUT_SHAPES
 
     data = np.random.default_rng(1).uniform(-1, 1, (epoch_images, *INPUT_SHAPES[kind])).astype("float32")
+    dataset = lambda: tf.data.Dataset.from_tensor_slices(data).batch(batch)  # noqa: E731
 
     def ours():
-        model = build_ours(kind)
-        ds = tf.data.Dataset.from_tensor_slices(data).batch(batch)
-        w0, c0 = time.perf_counter(), time.process_time()
-        model.fit(ds, epochs=epochs, callbacks=[MaskUpdateSchedule(3)], shuffle=False, verbose=0)
+        model, ds = build_ours(kind), dataset()
         # one step function per frozen set: MM trained, MM frozen
-        return {"wall": time.perf_counter() - w0, "cpu": time.process_time() - c0}, 2
+        return lambda: model.fit(ds, epochs=epochs, callbacks=[MaskUpdateSchedule(3)], shuffle=False, verbose=0)
 
     def reference():
-        loop = ReferenceLoop(build_ours(kind))
-        ds = tf.data.Dataset.from_tensor_slices(data).batch(batch)
-        w0, c0 = time.perf_counter(), time.process_time()
-        loop.fit(ds, epochs)
-        return {"wall": time.perf_counter() - w0, "cpu": time.process_time() - c0}, loop.traces
+        loop, ds = ReferenceLoop(build_ours(kind)), dataset()
+        return lambda: loop.fit(ds, epochs) or loop
 
-    res = {"ours": [], "reference": []}
-    traces = {}
-    for r in range(repeats):
-        order = (("ours", ours), ("reference", reference)) if r % 2 == 0 else (("reference", reference), ("ours", ours))
-        for name, fn in order:
-            seconds, n = fn()
-            res[name].append(seconds)
-            traces[name] = n
-    best = {clock: {k: min(t[clock] for t in v) for k, v in res.items()} for clock in ("wall", "cpu")}
-    return {"seconds": best, "all_seconds": res,
+    ms = timing.time_rounds({"ours": ours, "reference": reference}, rounds=repeats, calls=1, warmup=0, fresh=True)
+    best = {clock: {k: m.best(clock) for k, m in ms.items()} for clock in ("wall", "cpu")}
+    return {"seconds": best, "measurements": ms,
             "ratio": {clock: b["reference"] / b["ours"] for clock, b in best.items()},
-            "reference_traces": traces["reference"], "epochs": epochs, "epoch_images": epoch_images}
+            "reference_traces": ms["reference"].output.traces, "epochs": epochs, "epoch_images": epoch_images}
 
 
 def selection_cost(kind: str, n_train: int, batch: int, n_val: int, n_recal: int, epochs: int = 3) -> dict:
@@ -289,40 +284,33 @@ def selection_cost(kind: str, n_train: int, batch: int, n_val: int, n_recal: int
     recal_x = train_x[:n_recal]
     model = build_ours(kind)
     ds = tf.data.Dataset.from_tensor_slices(train_x).batch(batch)
-    model.fit(ds, epochs=epochs, callbacks=[MaskUpdateSchedule(3)], shuffle=False, verbose=0)  # traces
-    t0 = time.process_time()
-    model.fit(ds, epochs=epochs, callbacks=[MaskUpdateSchedule(3)], shuffle=False, verbose=0)
-    epoch = (time.process_time() - t0) / epochs
-    parts = {"recalibration": [], "validation": [], "snapshot": [], "checkpoint": []}
+    fit = lambda: model.fit(ds, epochs=epochs, callbacks=[MaskUpdateSchedule(3)], shuffle=False, verbose=0)  # noqa
+    epoch = timing.time_call(fit, warmup=1, rounds=1).median("cpu") / epochs  # the warm-up fit traces
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Checkpoint(Path(tmp) / "checkpoint", model)
-        for i in range(3):  # the first round traces the scoring function
-            t0 = time.process_time()
-            model.recalibrate_batch_norm(recal_x)
-            t1 = time.process_time()
-            ev.image_aurocs(val_y, ev.normalise(ev.raw_scores(model, val_x, 256)))
-            t2 = time.process_time()
-            ev.save_snapshot(model, Path(tmp) / "epoch_0.npz")
-            t3 = time.process_time()
-            ckpt.save(i, {})
-            t4 = time.process_time()
-            for k, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                parts[k].append(seconds)
-    cost = {k: statistics.median(v[1:]) for k, v in parts.items()}
-    return {"epoch_seconds": epoch, "seconds": cost, "all_seconds": parts,
+        count = itertools.count()
+        parts = {"recalibration": lambda: model.recalibrate_batch_norm(recal_x),
+                 "validation": lambda: ev.image_aurocs(val_y, ev.normalise(ev.raw_scores(model, val_x, 256))),
+                 "snapshot": lambda: ev.save_snapshot(model, Path(tmp) / "epoch_0.npz"),
+                 "checkpoint": lambda: ckpt.save(next(count), {})}
+        # in this order, as one epoch's end does; the warm-up round traces the scoring function
+        ms = timing.time_rounds(parts, rounds=2, calls=1, warmup=1, rotate=False)
+    cost = {k: m.median("cpu") for k, m in ms.items()}
+    return {"epoch_seconds": epoch, "seconds": cost, "all_seconds": {k: m.to_dict() for k, m in ms.items()},
             "fraction_of_epoch": {k: v / epoch for k, v in cost.items()},
             "n_train": n_train, "batch": batch, "n_val": n_val, "n_recal": n_recal}
 
 
-def throughput(kind: str, batch: int, steps: int) -> float:
+def throughput(kind: str, batch: int, steps: int, rounds: int, warmup: int) -> tuple[timing.Measurement, float]:
+    """Our MM-update step at ``batch``: its measurement and FLOPs."""
     import numpy as np
     import tensorflow as tf
 
     model = build_ours(kind)
     x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch, *model.input_shape_)).astype("float32"))
     fn = our_step_functions(model, x)["mm"]
-    _time(lambda: fn(x), 1)
-    return batch / _time(lambda: fn(x), steps)
+    work = step_flops(model, x)["mm"]
+    return timing.time_call(lambda: fn(x)["r_loss"], warmup=warmup, rounds=rounds, calls=steps), work
 
 
 # ------------------------------------------------------------------------------------------------------ main
@@ -331,8 +319,7 @@ def main() -> int:
     p.add_argument("--kind", default="mnist", choices=("mnist",))
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--precisions", default="float32,mixed_bfloat16")
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=3, help="steps of each step function per round")
     p.add_argument("--epoch_images", type=int, default=640)
     p.add_argument("--e2e_repeats", type=int, default=2)
     p.add_argument("--throughput_batches", default="")
@@ -340,7 +327,7 @@ def main() -> int:
                    "snapshot cost against an epoch (quick-scale shapes, float32) and exit")
     p.add_argument("--jit_compile", default="auto", choices=("auto", "true", "false"),
                    help="XLA for ours (auto: as oled_tf.train resolves it; the reference never uses XLA)")
-    p.add_argument("--out", default=None)
+    timing.add_flags(p, rounds=3, warmup=1, rounds_help="interleaved rounds of --steps steps (median reported)")
     a = p.parse_args()
     global JIT_COMPILE
     JIT_COMPILE = {"auto": "auto", "true": True, "false": False}[a.jit_compile]
@@ -348,27 +335,23 @@ def main() -> int:
     import keras
     import tensorflow as tf
 
-    from common.config import bf16_cpu_flags, native_bf16
+    from common.config import native_bf16
 
     tf.get_logger().setLevel("ERROR")  # the reference's retrace-per-epoch warning is the point, not news
 
-    flags = bf16_cpu_flags()
-    print(f"CPU flags: {', '.join(flags) if flags else 'no amx_bf16 / avx512_bf16 (no native bf16 units)'}; "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    report = timing.Report("bench_oled", a)
     if a.selection_cost:
         keras.mixed_precision.set_global_policy("float32")
-        c = selection_cost(a.kind, 400, 32, 300, 400)
+        c = report.data["selection_cost"] = selection_cost(a.kind, 400, 32, 300, 400)
         print(f"quick scale, float32, CPU seconds: one epoch ({c['n_train']} images, batch {c['batch']}) "
               f"{c['epoch_seconds']:.2f} s; per-epoch selection work: " + ", ".join(
                   f"{k} {v:.3f} s ({100 * c['fraction_of_epoch'][k]:.1f}%)" for k, v in c["seconds"].items())
               + f"; selection total (recalibration + validation + snapshot) "
               f"{100 * sum(v for k, v in c['fraction_of_epoch'].items() if k != 'checkpoint'):.1f}% of an epoch",
               flush=True)
-        if a.out:
-            with open(a.out, "w") as f:
-                json.dump({"cpu_bf16_flags": flags, "selection_cost": c}, f, indent=2)
+        report.finish()
         return 0
-    rows = []
+    rows = report.data["rows"] = []
     for prec in a.precisions.split(","):
         if prec == "mixed_bfloat16" and not native_bf16():
             print(f"{prec}: no native bf16 on this CPU (not measured)", flush=True)
@@ -377,7 +360,10 @@ def main() -> int:
         keras.mixed_precision.set_global_policy(prec)
         keras.utils.set_random_seed(0)
         row = {"precision": prec, "kind": a.kind, "batch": a.batch}
-        s = per_step(a.kind, a.batch, a.steps, a.rounds)
+        s = per_step(a.kind, a.batch, a.steps, a.rounds, a.warmup)
+        for k in STEP_VARIANTS:
+            report.add(f"step {k}", s["measurements"][k], precision=prec, items=a.batch, unit="img",
+                       flops=s["flops"][k], variant=k, batch=a.batch)
         sec, rat = s["seconds_per_step"], s["ratios"]
 
         def line(label, ours_key, ref_key, ratio_key):
@@ -391,22 +377,27 @@ def main() -> int:
               + line("other steps, MG's gradient computed but not applied (before)", "ours_other_unskipped",
                      "ref_other", "other_unskipped"), flush=True)
         e = end_to_end(a.kind, a.batch, a.epoch_images, a.e2e_repeats)
+        per_image = s["flops_per_image"]
+        e2e_flops = a.epoch_images * (per_image["mm"] + (e["epochs"] - 1) * per_image["other"])
+        for k in ("ours", "reference"):
+            report.add(f"three epochs {k}", e["measurements"][k], precision=prec, statistic="best",
+                       items=e["epochs"] * a.epoch_images, unit="img", flops=e2e_flops, batch=a.batch,
+                       flops_note="MM on epoch 0 only; traces included in the time")
         es = e["seconds"]
         print(f"  three epochs x {a.epoch_images} images (MM on epoch 0, traces included, min of "
               f"{a.e2e_repeats}): ours {es['wall']['ours']:.1f} s ({es['cpu']['ours']:.1f} s CPU), reference "
               f"{es['wall']['reference']:.1f} s ({es['cpu']['reference']:.1f} s CPU; {e['reference_traces']} "
               f"traces) -> ours/reference {e['ratio']['wall']:.3f} wall, {e['ratio']['cpu']:.3f} CPU", flush=True)
-        row.update(per_step=s, end_to_end=e)
+        drop = ("measurements",)
+        row.update(per_step={k: v for k, v in s.items() if k not in drop},
+                   end_to_end={k: v for k, v in e.items() if k not in drop})
         for b in (int(v) for v in a.throughput_batches.split(",") if v):
-            ips = throughput(a.kind, b, a.steps)
-            print(f"  ours, batch {b}: {ips:.1f} img/s", flush=True)
-            row.setdefault("images_per_second", {})[b] = ips
+            m, work = throughput(a.kind, b, a.steps, a.rounds, a.warmup)
+            r = report.add(f"ours mm step, batch {b}", m, precision=prec, items=b, unit="img", flops=work, batch=b)
+            row.setdefault("images_per_second", {})[b] = r["items_per_second"]
         rows.append(row)
     keras.mixed_precision.set_global_policy("float32")
-    print(f"load average at the end {os.getloadavg()[0]:.1f}", flush=True)
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump({"cpu_bf16_flags": flags, "rows": rows}, f, indent=2)
+    report.finish()
     return 0
 
 

@@ -10,7 +10,16 @@ epoch, so the files are in the page cache and the graph is built):
 * ``stl10-mmap``: STL-10 ``unlabeled_X.bin`` of the same images at 96x96 streamed from the memory map, with the
   same augmentation.
 
-    .venv/bin/python benchmarks/bench_streaming.py [--n=2000] [--side=256] [--batch=64] [--epochs=2]
+    .venv/bin/python benchmarks/bench_streaming.py [--n=2000] [--side=256] [--batch=64] [--epochs=2] \
+        [--rounds=1] [--warmup=1] [--peak_probe=full|small|off] [--out=results.json]
+
+Each pipeline is one dataset of ``--warmup + --rounds x --epochs`` epochs; a timed call consumes one epoch
+(:mod:`benchmarks.timing`): ``--warmup`` untimed epochs, then ``--rounds`` rounds of ``--epochs`` epochs.
+
+Prints the machine (CPU model, bf16 flags), the load average (with a warning when it is above 0.5 per core),
+the peak probe (for the record: this pipeline is decode / resize bound, so no FLOPs are counted and no
+fraction of peak is given), the data, then per pipeline its median seconds per epoch (wall and CPU) and
+images per second (96x96 out); a table of all rows and the path of the JSON results.
 """
 from __future__ import annotations
 
@@ -19,7 +28,6 @@ import functools
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +35,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from benchmarks import timing  # noqa: E402
 from common import augment, streaming  # noqa: E402
 from common.datasets import load_images  # noqa: E402
 
@@ -51,16 +59,17 @@ def write_stl10(root: Path, x: np.ndarray) -> None:
     (d / "class_names.txt").write_text("\n".join(f"c{i}" for i in range(10)) + "\n")
 
 
-def time_epochs(src, epochs: int, batch: int, **kw) -> float:
-    ds = streaming.make_dataset(src, seed=0, batch_size=batch, num_epochs=epochs + 1, **kw)
+def time_epochs(src, epochs: int, batch: int, rounds: int, warmup: int, **kw) -> timing.Measurement:
+    """One call = one epoch out of the pipeline (returns its number of images); the first ``warmup`` epochs
+    put the files in the page cache and build the graph."""
+    ds = streaming.make_dataset(src, seed=0, batch_size=batch, num_epochs=warmup + rounds * epochs, **kw)
     it = iter(ds)
     per_epoch = streaming.steps_per_epoch(src, batch)
-    for _ in range(per_epoch):          # warm-up epoch
-        next(it)
-    t, n = time.perf_counter(), 0
-    for b in it:
-        n += int(b["image"].shape[0])
-    return n / (time.perf_counter() - t)
+
+    def epoch() -> int:
+        return sum(int(next(it)["image"].shape[0]) for _ in range(per_epoch))
+
+    return timing.time_call(epoch, warmup=warmup, rounds=rounds, calls=epochs)
 
 
 def main() -> int:
@@ -69,7 +78,9 @@ def main() -> int:
     p.add_argument("--side", type=int, default=256)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--epochs", type=int, default=2)
+    timing.add_flags(p, rounds=1, warmup=1)
     a = p.parse_args()
+    report = timing.Report("bench_streaming", a)
     fm = load_images("fashion_mnist", "train", download=False, limit=a.n)
     prep = functools.partial(augment.artifacts_train, size=(96, 96))
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,12 +89,15 @@ def main() -> int:
         write_stl10(tmp, fm.x)
         folder = streaming.image_folder_source(tmp / "folder")
         stl = streaming.stl10_source(tmp, "unlabeled", download_ok=False)
-        print(f"{a.n} Fashion-MNIST images; JPEG {a.side}x{a.side}; batch {a.batch}; {os.cpu_count()} CPUs; "
-              f"load average {os.getloadavg()[0]:.1f}; TF {tf.__version__}")
+        print(f"{a.n} Fashion-MNIST images; JPEG {a.side}x{a.side}; batch {a.batch}", flush=True)
         for name, src, kw in (("folder-resize", folder, {"size": (96, 96)}),
                               ("folder-artifacts", folder, {"preprocess": prep}),
                               ("stl10-mmap", stl, {"preprocess": prep})):
-            print(f"  {name:<18} {time_epochs(src, a.epochs, a.batch, **kw):8.0f} images/s (96x96 out)")
+            m = time_epochs(src, a.epochs, a.batch, a.rounds, a.warmup, **kw)
+            report.add(name, m, precision=None, items=m.output, unit="img", note="96x96 out",
+                       flops_note="decode / resize bound: not counted", pipeline=name, images=a.n, side=a.side,
+                       batch=a.batch)
+    report.finish()
     return 0
 
 
