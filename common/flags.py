@@ -1,21 +1,28 @@
-"""Shared absl flags, defined once for every entry point (defining them twice raises DuplicateFlagError), and
-:func:`run`, the one way an entry point starts.
+"""Flags generated from the config dataclasses, and :func:`run`, the one way an entry point starts.
 
-Import this module from an entry point (``from common import flags as cflags``), define the package's own
-flags beside it, turn the parsed flags into a config object in ``main`` and start it with :func:`run`:
+Every option is a field of a :class:`common.config.RunConfig` subclass, declared once with
+:func:`common.config.option` (help text, allowed values, bounds, flag name); :func:`define_config_flags` turns
+the fields into absl flags (the shared fields of ``RunConfig`` are defined here, once; defining a flag twice
+would raise DuplicateFlagError) and :func:`config_from_flags` turns the parsed flags back into a config, checked
+by :meth:`RunConfig.resolved` before any TensorFlow import. An entry module holds its flags and ``main`` only:
+
+    from common import flags as cflags
+    from oled_tf.config import OLEDConfig
+
+    cflags.define_config_flags(OLEDConfig)
 
     def main(argv):
-        config = Config.from_flags(cflags.common_values(), t=FLAGS.t, ...)
-        run(config)
+        from oled_tf.experiment import run      # the library, imported once the flags are good
+        run(cflags.config_from_flags(OLEDConfig))
 
     if __name__ == "__main__":
         cflags.run(main)
 
 :func:`run` gives every entry point the same command-line behaviour: ``--help`` lists the entry point's own
-flags AND the shared ones and exits 0; a bad flag value (unknown enum value, non-numeric integer, unknown
-flag, stray argument) is ONE ``error:`` line and exit status 2, never absl's "FATAL Flags parsing error" and
-usage dump; a :class:`common.errors.ReproError` raised by ``main`` is one ``error:`` line and exit 2, Ctrl-C one
-``interrupted`` line and exit 130 (:func:`common.errors.exit_on_error`).
+flags AND the shared ones and exits 0; a bad flag value (unknown enum value, non-numeric integer, out of its
+bounds, unknown flag, stray argument) is ONE ``error:`` line and exit status 2, never absl's "FATAL Flags
+parsing error" and usage dump; a :class:`common.errors.ReproError` raised by ``main`` is one ``error:`` line and
+exit 2, Ctrl-C one ``interrupted`` line and exit 130 (:func:`common.errors.exit_on_error`).
 
 Importing this module sets ``TF_CPP_MIN_LOG_LEVEL=2`` unless the user set it: TensorFlow's C++ INFO/WARNING
 lines (CUDA probing, CPU features) would otherwise come before every message of an entry point. Entry points

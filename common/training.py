@@ -1,9 +1,9 @@
 """Training utilities shared by the four methods: seeding, determinism, precision, strategy, callbacks.
 
-Typical use in a package's ``run(config)``::
+Typical use in the body of a package's run (:func:`common.lifecycle.run_experiment` has called
+:func:`start_run` and made the strategy)::
 
-    cfg, workdir = start_run(config)          # run identity of the workdir, seeds, determinism, precision
-    with get_strategy(cfg.strategy).scope():
+    with run.scope():
         model = build(...); model.compile(...)
     history = fit_resumable(model, lambda first: epoch_batches(x, cfg.batch_size, cfg.seed, first, cfg.epochs),
                             epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(x), bs),
