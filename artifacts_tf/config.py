@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from common.config import RunConfig
+from common.config import RunConfig, option
 from common.errors import ConfigError
 
 DATASETS = ("stl10", "image_folder", "fashion_mnist")
@@ -71,6 +71,13 @@ class ArtifactsConfig(RunConfig):
 
     method: ClassVar[str] = "artifacts"
     NOT_RESULT_FIELDS: ClassVar[tuple] = ("autoencoder_dir", "discriminator_dir")
+    # The library module a run starts from (the run identity hashes it and the project modules it imports).
+    CODE_ROOTS: ClassVar[tuple[str, ...]] = ("artifacts_tf.experiment",)
+    # mirrored: the autoencoder stage and the game train under the strategy (tests/test_artifacts_run.py, two
+    # logical CPU devices). multi_worker is refused: the autoencoder stage's Keras fit fails under
+    # MultiWorkerMirroredStrategy (two workers on one host: "Attempt to convert a value (PerReplica ...) to a
+    # Tensor" in the first AE step), and the game was never run that way.
+    STRATEGIES: ClassVar[tuple[str, ...]] = ("default", "mirrored")
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         # Seconds on tiny data (tests): checks the plumbing only.
         "smoke": dict(epochs=1, batch_size=8, ae_epochs=1, pretrain_limit=16, labelled_limit=40, test_limit=40,
@@ -87,57 +94,98 @@ class ArtifactsConfig(RunConfig):
                       layerwise_epochs=10),
     }
 
-    ablation: str = "baseline"
-    code_defaults: bool = False
+    ablation: str = option("baseline", "Table 1 row: baseline, (a) input image as real, (b) local repair, (c)-(f) "
+                           "drop rate 0.1/0.3/0.7/0.9, (g) no mask prediction, (h) 3x3 encoder convs, (i) no gating, "
+                           "(j) no history, (k) no repair network, (l) a standard GAN generator.",
+                           choices=tuple(ABLATIONS))
+    code_defaults: bool = option(False, "Use the authors' code values where they differ from the paper (theta 0.7, "
+                                 "lrelu 0.2, tanh output, no repair input BN, fc6 BN, mask weight 0.1 and on reals, "
+                                 "kept-region MSE 30, the code's generator loss, conv5 BN kept for transfer).")
     # The game (None = paper value, or the code's with code_defaults; the ablation letter may override).
-    drop_rate: float | None = None
-    lrelu_slope: float | None = None
-    ae_output: str | None = None
-    repair_input_bn: bool | None = None
-    fc6_bn: bool | None = None
-    mask_loss_weight: float | None = None
-    mask_on_real: bool | None = None
-    repair_rec_weight: float | None = None
-    generator_loss: str | None = None
-    transfer_conv5_bn: bool | None = None
-    history_size: int | None = None
-    learning_rate: float = 3e-4
-    final_learning_rate: float = 3e-6
-    beta_1: float = 0.5
-    image_size: int = 96
-    augment: bool = True
+    drop_rate: float | None = option(None, "theta, the probability of dropping an encoder position (paper Table 1 "
+                                     "baseline 0.5; code 0.7), in (0, 1). Overridden by the ablations (c)-(f).",
+                                     minimum=0.0, exclusive_minimum=True)
+    lrelu_slope: float | None = option(None, "Leaky-ReLU slope of E, D and R (paper 0.1, code 0.2).", minimum=0.0)
+    ae_output: str | None = option(None, "Last decoder activation (paper lrelu, code tanh).",
+                                   choices=("lrelu", "tanh"))
+    repair_input_bn: bool | None = option(None, "BN before the mask concatenation in each repair block (paper "
+                                          "Fig. 5: yes; code: no).")
+    fc6_bn: bool | None = option(None, "BN in the discriminator's fc6 (paper: no, BN only after conv5; code: yes).")
+    mask_loss_weight: float | None = option(None, "Weight of L_mask (Eq. 5) in C's loss (paper 1; code 0.1).",
+                                            minimum=0.0)
+    mask_on_real: bool | None = option(None, "Also train C^mask on real images with an all-kept target (code).")
+    repair_rec_weight: float | None = option(None, "Weight of the code's kept-region MSE in R's loss (paper 0, "
+                                             "code 30).", minimum=0.0)
+    generator_loss: str | None = option(None, "R's side of Eq. 4 (paper minimax; see artifacts_tf/losses.py).",
+                                        choices=("minimax", "non_saturating", "code"))
+    transfer_conv5_bn: bool | None = option(None, "Keep conv5's BN in the transfer features (code) instead of "
+                                            "removing it (paper Sec. 4.4).")
+    history_size: int | None = option(None, "Capacity of the buffer of corrupted examples (paper silent; default: "
+                                      "the --scale preset).", minimum=1)
+    learning_rate: float = option(3e-4, "Adam learning rate of both players (paper 3e-4).", minimum=0.0,
+                                  exclusive_minimum=True)
+    final_learning_rate: float = option(3e-6, "Learning rate reached by the linear decay (paper 3e-6).",
+                                        minimum=0.0)
+    beta_1: float = option(0.5, "Adam beta1 (paper 0.5).", no_flag=True)
+    image_size: int = option(96, "Side of the square images fed to the networks (96 = STL-10), a multiple of 16, "
+                             ">= 32.")
+    augment: bool = option(True, "Random resized crops and flips during training (paper Sec. 5.2.1).")
     # Autoencoder stage: its own epochs; ``autoencoder_dir`` reuses (or creates) a pre-trained AE there.
-    ae_epochs: int | None = None
-    autoencoder_dir: str | None = None
-    # Set by train.run from --autoencoder_dir: common.run_identity.frozen_weights_id of the reused autoencoder,
-    # so this run's identity changes when that run is retrained (the folder's path itself is not a result field).
-    autoencoder_id: str | None = None
+    ae_epochs: int | None = option(None, "Autoencoder pre-training epochs (default: the --scale preset).",
+                                   minimum=0, exclusive_minimum=True)
+    autoencoder_dir: str | None = option(None, "--workdir of an earlier run whose frozen autoencoder to reuse "
+                                         "(checked against its run identity and the weights' recorded sha256). "
+                                         "Default: train it here.")
+    # Set by experiment.run from --autoencoder_dir: common.run_identity.frozen_weights_id of the reused
+    # autoencoder, so this run's identity changes when that run is retrained (the folder's path is not a result
+    # field).
+    autoencoder_id: str | None = option(None, no_flag=True)
     # Data: 0 = all.
-    pretrain_limit: int | None = None
-    labelled_limit: int | None = None
-    test_limit: int | None = None
+    pretrain_limit: int | None = option(None, "Unlabelled images for the AE and the game (0 = all).", minimum=0)
+    labelled_limit: int | None = option(None, "Labelled images for transfer, class-balanced (0 = all).", minimum=0)
+    test_limit: int | None = option(None, "Test images, class-balanced (0 = all).", minimum=0)
     # Transfer (Table 1 protocol: frozen conv, re-initialised fc6-fc8) and the Table 2 fold protocol.
     # "autoencoder": stop after the AE stage (a run whose frozen AE other runs reuse with --autoencoder_dir).
-    stage: str = "all"
-    transfer: str = "table1"
-    transfer_epochs: int | None = None
-    transfer_learning_rate: float = 1e-3
-    floors: bool = False
-    folds: int | None = None
-    fold_size: int | None = None
+    stage: str = option("all", "all: AE stage, game, transfer; autoencoder: stop after the AE stage (a run to reuse "
+                        "with --autoencoder_dir).", choices=("all", "autoencoder"))
+    transfer: str = option("table1", "Transfer protocol after pre-training: table1 (Table 1: frozen conv, "
+                           "re-initialised fc6-fc8; plus the Table 2 fold protocol), voc07 (Table 3: the 227x227 "
+                           "AlexNet initialised from C's conv layers, fine-tuned on VOC 2007 classification, mAP), "
+                           "layerwise (Tables 4-5: conv1..conv5 frozen, pooled to ~9,200 values, one logistic "
+                           "regression per layer on an image folder), none.", choices=TRANSFER_PROTOCOLS)
+    transfer_epochs: int | None = option(None, "Epochs of the fully connected head (paper 200).", minimum=0,
+                                         exclusive_minimum=True)
+    transfer_learning_rate: float = option(1e-3, "Adam learning rate of the transfer heads.", no_flag=True)
+    floors: bool = option(False, "Also transfer from randomly initialised conv layers and from the frozen AE "
+                          "encoder (same protocol).")
+    folds: int | None = option(None, "Table 2: number of folds of the linear protocol (0 = skip).", minimum=0)
+    fold_size: int | None = option(None, "Table 2: labelled images per fold when the dataset has no predefined "
+                                   "folds (STL-10 has ten of 1,000).", minimum=0)
     # Table 2 "conv1-conv5 finetuned": also run the fold protocol with the whole trunk trainable.
-    finetune_folds: bool = False
+    finetune_folds: bool = option(False, "Table 2 'conv1-conv5 finetuned': also run the fold protocol with the "
+                                  "whole trunk trainable (a linear classifier on conv5 per fold, trunk fine-tuned).")
     # Tables 3-5: the protocol's own data (VOC root; an image folder with train/ and val/), and optionally the
     # finished run whose discriminator trunk to transfer instead of pre-training here (checked like
     # autoencoder_dir; its common.run_identity.frozen_weights_id goes into discriminator_id).
-    transfer_data_dir: str | None = None
-    discriminator_dir: str | None = None
-    discriminator_id: str | None = None
-    voc_epochs: int | None = None
-    layerwise_epochs: int | None = None
-    layerwise_learning_rate: float = 0.01
-    eval_batch_size: int = 100
-    figures: bool = True
+    transfer_data_dir: str | None = option(None, "Data of --transfer=voc07 (the PASCAL VOC 2007 root, "
+                                           "VOCdevkit/VOC2007) or --transfer=layerwise (an image folder with "
+                                           "train/<class>/ and val/<class>/, classes may be nested: ImageNet, "
+                                           "Places).")
+    discriminator_dir: str | None = option(None, "--workdir of an earlier finished run whose discriminator conv "
+                                           "layers to transfer with --transfer=voc07|layerwise instead of "
+                                           "pre-training here (its config must match this run's pre-training "
+                                           "flags; the weights must match their recorded sha256).")
+    discriminator_id: str | None = option(None, no_flag=True)
+    voc_epochs: int | None = option(None, "Epochs of VOC 2007 fine-tuning for --transfer=voc07 (default: the "
+                                    "--scale preset; paper silent).", minimum=0, exclusive_minimum=True)
+    layerwise_epochs: int | None = option(None, "Epochs of the layer-wise logistic regressions for "
+                                          "--transfer=layerwise (default: the --scale preset; paper silent).",
+                                          minimum=0, exclusive_minimum=True)
+    layerwise_learning_rate: float = option(0.01, "SGD learning rate of the layer-wise logistic regressions "
+                                            "(decayed linearly to 1 %; paper silent).", minimum=0.0,
+                                            exclusive_minimum=True)
+    eval_batch_size: int = option(100, "Batch size of feature extraction.", no_flag=True)
+    figures: bool = option(True, "Write the Fig. 6-style PNG into <workdir>/figures.")
 
     def resolved(self):
         cfg = super().resolved()
@@ -145,14 +193,8 @@ class ArtifactsConfig(RunConfig):
             raise ConfigError("--dataset is required: one of " + ", ".join(DATASETS))
         if cfg.dataset not in DATASETS:
             raise ConfigError(f"--dataset={cfg.dataset!r} is not supported; choose one of {', '.join(DATASETS)}")
-        if cfg.ablation not in ABLATIONS:
-            raise ConfigError(f"--ablation={cfg.ablation!r} is unknown; choose one of {', '.join(ABLATIONS)}")
-        if cfg.stage not in ("all", "autoencoder"):
-            raise ConfigError(f"--stage must be all or autoencoder, got {cfg.stage!r}")
         if cfg.stage == "autoencoder" and cfg.autoencoder_dir:
             raise ConfigError("--stage=autoencoder trains an autoencoder; leave out --autoencoder_dir")
-        if cfg.transfer not in TRANSFER_PROTOCOLS:
-            raise ConfigError(f"--transfer must be one of {', '.join(TRANSFER_PROTOCOLS)}, got {cfg.transfer!r}")
         if cfg.transfer in ("voc07", "layerwise") and not cfg.transfer_data_dir:
             what = "the PASCAL VOC 2007 root" if cfg.transfer == "voc07" else "an image folder with train/ and val/"
             raise ConfigError(f"--transfer={cfg.transfer} needs --transfer_data_dir ({what})")
@@ -162,6 +204,10 @@ class ArtifactsConfig(RunConfig):
         if cfg.discriminator_dir and (cfg.stage != "all" or cfg.autoencoder_dir):
             raise ConfigError("--discriminator_dir replaces the autoencoder stage and the game; leave out --stage "
                               "and --autoencoder_dir")
+        if cfg.discriminator_dir and cfg.strategy != "default":
+            raise ConfigError(f"--strategy={cfg.strategy} distributes the autoencoder stage and the game; a "
+                              "--discriminator_dir run trains only the transfer protocols, on one device: leave out "
+                              "--strategy")
         if cfg.image_size % 16 or cfg.image_size < 32:
             raise ConfigError(f"--image_size must be a multiple of 16 and >= 32, got {cfg.image_size}")
         up: dict[str, Any] = {}
@@ -169,12 +215,8 @@ class ArtifactsConfig(RunConfig):
             if getattr(cfg, name) is None:
                 up[name] = code if cfg.code_defaults else paper
         cfg = dataclasses.replace(cfg, **up)
-        if not 0.0 < cfg.drop_rate < 1.0:
+        if cfg.drop_rate >= 1.0:  # > 0 is checked with the other bounds (check_fields)
             raise ConfigError(f"--drop_rate must be in (0, 1), got {cfg.drop_rate}")
-        if cfg.generator_loss not in ("minimax", "non_saturating", "code"):
-            raise ConfigError(f"--generator_loss must be minimax, non_saturating or code, got {cfg.generator_loss!r}")
-        if cfg.ae_output not in ("lrelu", "tanh"):
-            raise ConfigError(f"--ae_output must be lrelu (paper) or tanh (code), got {cfg.ae_output!r}")
         return cfg
 
     def model_kwargs(self) -> dict:

@@ -3,7 +3,7 @@
 All images stay uint8 at their stored size in memory; they are resized to ``image_size``, gray replicated to RGB
 and scaled to [-1, 1] on the fly (the code's x / 255 * 2 - 1), so 60k Fashion-MNIST images never become 60k float
 96x96x3 arrays: for training by ``common.streaming`` + ``common.augment.artifacts_train`` (the authors'
-preprocessing; see ``artifacts_tf.train.game_batches``), for evaluation by :func:`eval_dataset`.
+preprocessing; see ``artifacts_tf.experiment.game_batches``), for evaluation by :func:`eval_dataset`.
 
 * ``stl10``: unlabelled = ``unlabeled`` (100k), labelled = ``train`` (5k), test = ``test`` (8k); folds = the ten
   predefined ``fold_indices.txt`` folds (Table 2).
@@ -160,7 +160,7 @@ def to_model_range(images, image_size: int):
 
 def eval_dataset(images: np.ndarray, image_size: int, batch_size: int, labels: np.ndarray | None = None):
     """Model-range images (and labels) in their stored order, for feature extraction and figures (no
-    augmentation; the training pipeline is :func:`artifacts_tf.train.game_batches` on ``common.streaming``)."""
+    augmentation; the training pipeline is :func:`artifacts_tf.experiment.game_batches` on ``common.streaming``)."""
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((images,) if labels is None else (images, labels))

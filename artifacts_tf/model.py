@@ -138,8 +138,37 @@ class SpotArtifacts(MultiPlayerModel):
         self.g_optimizer = self.player(G_PLAYER).optimizer if self.has_generator_player else None
 
     # ----------------------------------------------------------------------------------------- forward
+    # Randomness under a strategy with several replicas: every replica holds the same seed state, so a draw
+    # from ``self.seed_generator`` would give every replica the same damage masks (and the same buffer slots).
+    # Per-replica draws fold the replica id into the drawn seed; draws that must agree on every replica (the
+    # buffer slots written, see _mix_history) do not. With one replica the draws are Keras's, unchanged.
+    @staticmethod
+    def _replica_context():
+        """The replica context when the step runs on more than one replica, else None."""
+        ctx = tf.distribute.get_replica_context()
+        return ctx if ctx is not None and ctx.num_replicas_in_sync > 1 else None
+
+    def _replica_seed(self, per_replica: bool):
+        ctx = self._replica_context()
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
+        if per_replica:
+            seed = tf.random.experimental.stateless_fold_in(seed, ctx.replica_id_in_sync_group)
+        return seed
+
+    def _uniform(self, shape, per_replica: bool = True):
+        if self._replica_context() is None:
+            return keras.random.uniform(shape, seed=self.seed_generator)
+        return tf.random.stateless_uniform(shape, seed=self._replica_seed(per_replica))
+
+    def _normal(self, shape):
+        if self._replica_context() is None:
+            return keras.random.normal(shape, seed=self.seed_generator)
+        return tf.random.stateless_normal(shape, seed=self._replica_seed(True))
+
     def sample_keep(self, batch_size):
-        return sample_keep_mask(batch_size, self.grid, self.drop_rate, seed=self.seed_generator)
+        if self._replica_context() is None:
+            return sample_keep_mask(batch_size, self.grid, self.drop_rate, seed=self.seed_generator)
+        return tf.cast(self._uniform((batch_size, self.grid, self.grid, 1)) >= self.drop_rate, tf.float32)
 
     def real_images(self, x, phi):
         """The real examples C sees: D(phi(x)) (Sec. 4.2), or the input itself ((a), (l))."""
@@ -150,7 +179,7 @@ class SpotArtifacts(MultiPlayerModel):
     def corrupt(self, x, phi, keep, training=False):
         """x_hat: D-hat(phi_hat(x)) with repair (Eq. 1, 2), D(phi_hat(x)) without ((k)), or G(z) ((l))."""
         if self.gan_generator is not None:
-            z = keras.random.normal((tf.shape(x)[0], self.z_dim), seed=self.seed_generator)
+            z = self._normal((tf.shape(x)[0], self.z_dim))
             return self.gan_generator(z, training=training)
         phi_hat = damage(phi, keep)
         if self.repair_net is None:
@@ -163,26 +192,35 @@ class SpotArtifacts(MultiPlayerModel):
     def _mix_history(self, fake, keep):
         """Replace the second half of the corrupted batch by random buffer examples (fresh ones while the buffer
         is empty) and write those replaced fresh examples into the buffer (sequentially until full, then at
-        random slots). Returns (examples for C, their keep masks, 1.0 for the fresh rows)."""
+        random slots). Returns (examples for C, their keep masks, 1.0 for the fresh rows).
+
+        Under a strategy with several replicas the buffer is one buffer shared by all of them: each replica draws
+        its own earlier examples from it, and the replaced fresh examples of every replica (gathered across
+        replicas) are written into the same slots on every replica, so the copies never diverge and the
+        checkpoint holds the whole buffer."""
         b = tf.shape(fake)[0]
         half = b // 2
         n_fresh = b - half
         fake32 = tf.cast(fake, tf.float32)
         count = self.hist_count.value
-        u = keras.random.uniform((half,), seed=self.seed_generator)
+        u = self._uniform((half,))
         idx = tf.minimum(tf.cast(u * tf.cast(tf.maximum(count, 1), tf.float32), tf.int32), tf.maximum(count - 1, 0))
         have = count > 0
         old_x = tf.where(have, tf.gather(self.hist_images.value, idx), tf.stop_gradient(fake32[n_fresh:]))
         old_k = tf.where(have, tf.gather(self.hist_keep.value, idx), keep[n_fresh:])
-        # Write the fresh examples that were replaced.
-        u2 = keras.random.uniform((half,), seed=self.seed_generator)
+        # Write the fresh examples that were replaced (those of every replica under a strategy).
+        new_x, new_k = tf.stop_gradient(fake32[n_fresh:]), keep[n_fresh:]
+        ctx = self._replica_context()
+        if ctx is not None:
+            new_x, new_k = ctx.all_gather(new_x, axis=0), ctx.all_gather(new_k, axis=0)
+        n_new = tf.shape(new_x)[0]
+        u2 = self._uniform((n_new,), per_replica=False)
         rand_pos = tf.minimum(tf.cast(u2 * self.history_size, tf.int32), self.history_size - 1)
-        seq_pos = (count + tf.range(half)) % self.history_size
-        pos = tf.where(count + half <= self.history_size, seq_pos, rand_pos)[:, None]
-        self.hist_images.assign(tf.tensor_scatter_nd_update(self.hist_images.value, pos,
-                                                            tf.stop_gradient(fake32[n_fresh:])))
-        self.hist_keep.assign(tf.tensor_scatter_nd_update(self.hist_keep.value, pos, keep[n_fresh:]))
-        self.hist_count.assign(tf.minimum(count + half, self.history_size))
+        seq_pos = (count + tf.range(n_new)) % self.history_size
+        pos = tf.where(count + n_new <= self.history_size, seq_pos, rand_pos)[:, None]
+        self.hist_images.assign(tf.tensor_scatter_nd_update(self.hist_images.value, pos, new_x))
+        self.hist_keep.assign(tf.tensor_scatter_nd_update(self.hist_keep.value, pos, new_k))
+        self.hist_count.assign(tf.minimum(count + n_new, self.history_size))
         mixed = tf.concat([fake32[:n_fresh], old_x], 0)
         fresh = tf.concat([tf.ones((n_fresh,)), tf.zeros((half,))], 0)
         return tf.cast(mixed, fake.dtype), tf.concat([keep[:n_fresh], old_k], 0), fresh

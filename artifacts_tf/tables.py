@@ -1,7 +1,7 @@
 """Learning to Spot Artifacts jobs for ``common.run_tables`` / ``run_all.sh`` (protocol: ``common/registry.py``).
 
 Imports nothing heavy at module level. Every job builds an :class:`artifacts_tf.config.ArtifactsConfig` and calls
-:func:`artifacts_tf.train.run`; values are test accuracies in percent, as the paper prints them.
+:func:`artifacts_tf.experiment.run`; values are test accuracies in percent, as the paper prints them.
 
 * ``artifacts.table1/<row>``: one pre-training run per Table 1 row (``baseline``, ``a`` .. ``l``) on STL-10,
   transferred with the Table 1 protocol (frozen conv1-5, re-initialised fc6-fc8). All rows with the 2x2 encoder
@@ -50,7 +50,7 @@ ROW_OPTIONS = {"e": {"finetune_folds": True}}
 
 
 def _run(dataset, scale, workdir, data_dir, ablation, floors=False, ae_name=None, **kw) -> dict:
-    from artifacts_tf.train import AE_NAME, run
+    from artifacts_tf.experiment import AE_NAME, run
     from common.run_identity import read_identity
 
     # One autoencoder stage (its own run) per dataset and encoder kernel, reused by every row.
@@ -145,7 +145,7 @@ def _require(root: Path, what: str) -> None:
 def _imagenet_protocol(scale, workdir, data_dir, transfer: str, transfer_data: str, needs: tuple) -> dict:
     """Pre-train on ``<data_dir>/imagenet`` (shared run), then transfer its discriminator's conv layers with
     ``transfer`` on ``<data_dir>/<transfer_data>`` in this job's folder."""
-    from artifacts_tf.train import TRUNK_NAME, run
+    from artifacts_tf.experiment import TRUNK_NAME, run
     from common.paths import resolve_data_dir
     from common.run_identity import read_identity
 

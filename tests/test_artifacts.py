@@ -236,7 +236,7 @@ def test_export_reloads_in_a_fresh_process(autoencoder, tmp_path):
 def test_game_resumes_exactly_after_a_kill_history_buffer_included(autoencoder, tmp_path):
     """Two epochs in one go == one epoch, a new process-like start (fresh model), the second epoch resumed from
     the checkpoint: weights, both optimizers, the history buffer and the RNG states all come back."""
-    from artifacts_tf.train import _adam, build_model, game_batches
+    from artifacts_tf.experiment import _adam, build_model, game_batches
     from common.streaming import array_source
     from common.training import fit_resumable
 

@@ -130,7 +130,7 @@ def test_image_folder_pretraining_streams_the_files(tmp_path):
     game batches come from the files at image_size, and an unreadable file is one DataError naming it."""
     from artifacts_tf import data as adata
     from artifacts_tf.config import ArtifactsConfig
-    from artifacts_tf.train import game_batches
+    from artifacts_tf.experiment import game_batches
     from common.errors import DataError
     from common.streaming import Source, data_errors
     from tests.fixtures_formats import write_image_folder
