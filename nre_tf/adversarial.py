@@ -29,6 +29,9 @@ Protocol (Section 4.4, the cleverhans black-box recipe of reference notes 5.6 an
   refinement of either defence is below ``MIN_CLEAN_FRACTION`` (one half) of the target's clean accuracy the
   run stops with one error line (:class:`RefinementError`, non-zero exit) and writes no ``metrics.json``.
 
+``--strategy`` other than default is refused with one line: the target and substitute classifiers
+(``nre_tf.blackbox``) and FGSM run outside any ``tf.distribute`` strategy.
+
 Library code (no flags); the entry point is ``python -m nre_tf.table3 --dataset=mnist5k --scale=quick``.
 """
 from __future__ import annotations
@@ -173,16 +176,23 @@ def defended_accuracies(target, reformers: dict, adversarial: dict, y) -> tuple[
     return values, no_defence
 
 
-def run(config, substitute: str = "cnn") -> dict:
-    """The Table 3 protocol for ``config``; returns the results dict (also in ``<workdir>/metrics.json``)."""
-    from common.config import write_metrics
+def run(config) -> dict:
+    """The Table 3 protocol for ``config`` (substitute: ``config.substitute``) through the shared lifecycle
+    (:func:`nre_tf.results.run_with_cells`); returns the results dict (also in ``<workdir>/metrics.json``) with
+    the cells in ``"_cells"``. A collapsed reformer raises :class:`RefinementError` (no ``metrics.json``)."""
+    from nre_tf.results import run_with_cells
+
+    config.refuse_strategy("Table 3")
+    return run_with_cells(config, body)
+
+
+def body(run) -> dict:
     from common.metrics import accuracy
     from common.plots import save_image_grid
-    from common.training import start_run
     from nre_tf.blackbox import predict_labels, train_substitute
 
-    cfg, workdir = start_run(config)
-    t0 = time.perf_counter()
+    cfg, workdir = run.config, run.workdir
+    substitute = cfg.substitute
     x, y, x_sub, y_sub, x_att, y_att = attack_split(cfg)
     times = {}
     # Target classifier.
@@ -222,19 +232,13 @@ def run(config, substitute: str = "cnn") -> dict:
                "target_accuracy": target_acc, "substitute_accuracy": sub_acc,
                "values": {f"{r} | {c}": v for (r, c), v in values.items()},
                "paper": {f"{r} | {column(e)}": PAPER[r][i] for r in PAPER for i, e in enumerate(EPSILONS)},
-               **extra, "train_seconds": times, "nre": info, "wall_seconds": time.perf_counter() - t0}
-    write_metrics(results, workdir)
+               **extra, "train_seconds": times, "nre": info}
     results["_cells"] = values
     return results
 
 
 def _last_loss(workdir) -> float | None:
-    """The last epoch's training loss in ``<workdir>/log.csv`` (written by ``common.training.fit_resumable``)."""
-    import csv
-    from pathlib import Path
+    """The last epoch's training loss in ``<workdir>/log.csv`` (:func:`nre_tf.trainer.last_loss`)."""
+    from nre_tf.trainer import last_loss
 
-    path = Path(workdir) / "log.csv"
-    if not path.is_file():
-        return None
-    rows = list(csv.DictReader(path.open()))
-    return float(rows[-1]["loss"]) if rows and rows[-1].get("loss") else None
+    return last_loss(workdir)

@@ -227,6 +227,27 @@ def run_cell(cell: Cell, base, shared: _Shared, workdir: Path) -> dict:
     return row
 
 
+SWEEP_DATASETS = ("mnist", "mnist5k", "fashion_mnist")  # Table 3's datasets
+
+
+def check_arguments(base, datasets, factors, dataset=None) -> None:
+    """ConfigError (one line) for arguments the sweep cannot honour: ``--dataset`` (the sweep takes
+    ``--datasets``), unknown factors or datasets, and flags the sweep would silently ignore (``--substitute``:
+    the ``substitute`` factor varies it; ``--strategy``: the Table 3 classifiers train outside any strategy)."""
+    if dataset is not None:
+        raise ConfigError("the sweep takes --datasets (comma-separated), not --dataset")
+    unknown = sorted(set(factors) - set(FACTORS))
+    if unknown:
+        raise ConfigError(f"unknown --factors {', '.join(unknown)}; choose from {', '.join(FACTORS)}")
+    bad = [d for d in datasets if d not in SWEEP_DATASETS]
+    if bad or not datasets:
+        raise ConfigError(f"--datasets must list Table 3 datasets ({', '.join(SWEEP_DATASETS)}), got "
+                          f"{','.join(datasets) or 'none'}")
+    if base.substitute != "cnn":
+        raise ConfigError("the sweep varies the substitute itself (factor substitute); leave out --substitute")
+    base.refuse_strategy("Table 3 sweep")
+
+
 def run(base, datasets, workdir, factors=FACTORS, log=print) -> list[dict]:
     """The sweep over ``cells_for(base, factors)`` on each of ``datasets`` (``base``: an NREConfig of Table 3's
     defaults; its ``dataset`` / ``workdir`` are replaced per dataset by ``<workdir>/<dataset>``). Returns every

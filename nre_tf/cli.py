@@ -1,30 +1,34 @@
-"""The one ``main`` of NRE's table entry points (``python -m nre_tf.table<N>``): flags -> config -> run -> JSON.
-
-The flags themselves are defined once, in ``nre_tf.train`` (the shared ones in ``common.flags``).
+"""What NRE's entry points (``python -m nre_tf.train``, ``nre_tf.table1`` .. ``table4``) share: the lazy import
+of a run (TensorFlow is imported only after the flags are checked), the table's default ``--lambdas`` and the JSON
+report. Defines no flag; the flags come from :class:`nre_tf.config.NREConfig`
+(:func:`common.flags.define_config_flags`), defined by each entry module.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Sequence
 
 
-def table_main(argv: Sequence[str], run: Callable, default_lambdas: tuple[float, float, float],
-               show: Sequence[str] | None = None, **config_updates) -> None:
-    """Build the :class:`nre_tf.config.NREConfig` of the parsed flags (``default_lambdas`` when ``--lambdas``
-    is not given; ``config_updates`` replace fields), call ``run(config)`` and print its results as JSON (only
-    the keys ``show`` when given). Bad input ends with one ``error: ...`` line and a non-zero exit."""
-    from common.errors import ConfigError, exit_on_error
-    from nre_tf.train import config_from_flags
+def lazy_run(module: str, **kwargs) -> Callable:
+    """``config -> <module>.run(config, **kwargs)``, importing ``module`` only when called."""
+    def run(config):
+        import importlib
 
-    @exit_on_error
-    def _main():
-        if len(argv) > 1:
-            raise ConfigError(f"unexpected arguments {list(argv[1:])}; all options are --flags")
-        cfg = config_from_flags(default_lambdas=default_lambdas)
-        if config_updates:
-            cfg = dataclasses.replace(cfg, **config_updates)
-        res = dict(run(cfg))
-        res.pop("_cells", None)
-        print(json.dumps({k: res[k] for k in show if k in res} if show else res, indent=2, default=str))
-    _main()
+        return importlib.import_module(module).run(config, **kwargs)
+    return run
+
+
+def set_default_lambdas(lambdas: Sequence[float]) -> None:
+    """Make ``lambdas`` the default of ``--lambdas`` of this entry point (a table's own triplet; ``--help`` shows
+    it). Call after the flags are defined."""
+    from absl import flags
+
+    flags.FLAGS.set_default("lambdas", ",".join(f"{v:g}" for v in lambdas))
+
+
+def json_report(show: Sequence[str] | None = None) -> Callable:
+    """``metrics -> JSON text`` (only the keys ``show`` when given; in-memory keys starting with ``_`` never)."""
+    def report(metrics: dict) -> str:
+        res = {k: v for k, v in metrics.items() if not str(k).startswith("_")}
+        return json.dumps({k: res[k] for k in show if k in res} if show else res, indent=2, default=str)
+    return report

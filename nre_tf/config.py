@@ -11,8 +11,8 @@ import dataclasses
 import math
 from typing import ClassVar
 
-from common.config import RunConfig
-from common.errors import ConfigError, check_non_negative, check_positive
+from common.config import RunConfig, option
+from common.errors import ConfigError
 
 NRE_BUDGETS = ("split", "extra")  # Table 1: how NRE's E epochs are shared (nre_epoch_split)
 
@@ -45,9 +45,31 @@ def check_lambdas(lambdas) -> tuple[float, float, float]:
     return lam
 
 
+def parse_lambdas(text) -> tuple[float, ...]:
+    """``--lambdas=0.5,0.2,0.3`` -> (0.5, 0.2, 0.3) (checked by :func:`check_lambdas` in ``resolved``)."""
+    try:
+        return tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ConfigError(f"--lambdas must be three comma-separated numbers like 0.5,0.2,0.3, got {text!r}") \
+            from None
+
+
+def parse_epoch_pair(text) -> tuple[int, int]:
+    """``--epoch_pair=40,100`` -> (40, 100)."""
+    try:
+        pair = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        pair = ()
+    if len(pair) != 2 or min(pair) < 1:
+        raise ConfigError(f"--epoch_pair must be two positive epoch counts like 40,100, got {text!r}")
+    return pair
+
+
 @dataclasses.dataclass
 class NREConfig(RunConfig):
-    """Everything ``nre_tf.train.run`` needs; ``None`` fields come from the scale preset.
+    """Everything NRE's runs need (``nre_tf.experiment.run`` and the tables); ``None`` fields come from the scale
+    preset. Every field is a flag of every NRE entry point (:func:`common.flags.define_config_flags`) with its help
+    text, choices and bounds in its :func:`common.config.option`, checked once by :meth:`resolved`.
 
     NRE-specific fields:
       lambdas: (lambda1, lambda2, lambda3) of Eq. 5, summing to 1.
@@ -81,60 +103,82 @@ class NREConfig(RunConfig):
 
     method: ClassVar[str] = "nre"
     PRESETS: ClassVar[dict] = PRESETS
+    # The library modules of NRE's runs (nre_tf.train and the four tables): the run identity hashes them and
+    # the project modules they import (common.run_identity.code_modules), not the tables registry or reports.
+    CODE_ROOTS: ClassVar[tuple] = ("nre_tf.experiment", "nre_tf.representation_eval", "nre_tf.voc_transfer",
+                                   "nre_tf.adversarial", "nre_tf.ucsd_eval")
 
-    lambdas: tuple = (0.5, 0.2, 0.3)
-    T: int = 1
-    clusters: int = 0
-    exact: bool = False
-    refresh_every: int = 1
-    arch: str = "conv"
-    latent_dim: int = 128
-    lr: float = 1e-4
-    ae_lr: float = 1e-4
-    ae_epochs: int | None = None
-    n_train: int | None = None
-    n_test: int | None = None
-    epoch_pair: tuple | None = None
-    attack_epochs: int | None = None
-    substitute_epochs: int | None = None
-    substitute_rounds: int | None = None
-    n_attack_test: int | None = None
-    patches_per_frame: int | None = None
-    max_frames: int | None = None
-    eval_epochs: int | None = None
-    magnet_epochs: int | None = None
-    voc_dir: str | None = None
-    nre_budget: str = "split"
-    nre_warmup: float = 0.5
-    magnet_lr: float = 1e-3
-    magnet_batch_size: int | None = None
+    lambdas: tuple = option((0.5, 0.2, 0.3), "lambda1,lambda2,lambda3 of Eq. 5 (sum 1). Default: the table's "
+                            "(train/table1: 0.5,0.2,0.3; table3/table4: 0.6,0.2,0.2; table2: 0.5,0.25,0.25).",
+                            parse=parse_lambdas, flag_default=None)
+    T: int = option(1, "Number of near and of far samples per training sample (Eq. 5).", minimum=1)
+    clusters: int = option(0, "K of the k-means neighbour search (Section 3.2); 0 = automatic (N // 150 clipped "
+                           "to [10, 400]); ignored with --exact.", minimum=0)
+    exact: bool = option(False, "Exact (brute-force) Eq. 2-3 instead of the k-means speed-up.")
+    refresh_every: int = option(1, "Recompute N(X') and F(X') every this many NRE epochs.", minimum=1)
+    arch: str = option("conv", "Networks (set by the dataset, never a flag): conv, magnet, alexnet.",
+                       choices=("conv", "magnet", "alexnet"), no_flag=True)
+    latent_dim: int = option(128, "Size of the latent of the convolutional AE.", minimum=0, exclusive_minimum=True)
+    lr: float = option(1e-4, "Adam learning rate of E_phi + D (paper: 1e-4).", minimum=0, exclusive_minimum=True)
+    ae_lr: float = option(1e-4, "Adam learning rate of the plain AE (assumption: as NRE).", minimum=0,
+                          exclusive_minimum=True)
+    ae_epochs: int | None = option(None, "Epochs of the plain AE (default: the --scale preset).", minimum=0,
+                                   exclusive_minimum=True)
+    n_train: int | None = option(None, "Training images kept (0 = all; default: the --scale preset).", minimum=0)
+    n_test: int | None = option(None, "Test images kept (0 = all; default: the --scale preset).", minimum=0)
+    epoch_pair: tuple | None = option(None, "Table 1: the two epoch columns E1,E2 (paper: 40,100; default: the "
+                                      "--scale preset).", parse=parse_epoch_pair)
+    attack_epochs: int | None = option(None, "Table 3: epochs of the target classifier (default: the preset).",
+                                       minimum=0, exclusive_minimum=True)
+    substitute_epochs: int | None = option(None, "Table 3: epochs of each substitute training round (default: the "
+                                           "preset).", minimum=0, exclusive_minimum=True)
+    substitute_rounds: int | None = option(None, "Table 3: substitute rounds with Jacobian augmentation (default: "
+                                           "the preset).", minimum=0, exclusive_minimum=True)
+    n_attack_test: int | None = option(None, "Table 3: attack images kept (0 = all; default: the preset).",
+                                       minimum=0)
+    substitute: str = option("cnn", "Table 3: substitute model of the black-box attack (cnn: the target's "
+                             "architecture; mlp: cleverhans' 784-200-200-10).", choices=("cnn", "mlp"))
+    patches_per_frame: int | None = option(None, "Table 4: 30x30 patches kept per training frame (0 = all; "
+                                           "default: the preset).", minimum=0)
+    max_frames: int | None = option(None, "Table 4: training frames kept (0 = all; default: the preset).",
+                                    minimum=0)
+    eval_epochs: int | None = option(None, "Table 2: epochs of each VOC 2007 classification setting (default: "
+                                     "the preset).", minimum=0, exclusive_minimum=True)
+    magnet_epochs: int | None = option(None, "Table 3: epochs of MagNet's reformer AE (default: the --scale "
+                                       "preset).", minimum=0, exclusive_minimum=True)
+    voc_dir: str | None = option(None, "Table 2: root of PASCAL VOC 2007 (holding VOCdevkit/VOC2007).")
+    nre_budget: str = option("split", "Table 1: how NRE spends a column's E epochs: split = AE warm-up + Eq. 5 "
+                             "epochs summing to E (the paper's same-epochs rule); extra = E AE + E Eq. 5.",
+                             choices=NRE_BUDGETS)
+    nre_warmup: float = option(0.5, "Table 1, --nre_budget=split: fraction of the E epochs given to the AE warm-up "
+                               "(chosen; the paper is silent), strictly between 0 and 1.", minimum=0,
+                               exclusive_minimum=True)
+    magnet_lr: float = option(1e-3, "Table 3: Adam learning rate of MagNet's reformer AE (MagNet: 1e-3).",
+                              minimum=0, exclusive_minimum=True)
+    magnet_batch_size: int | None = option(None, "Table 3: batch size of MagNet's reformer AE (default: the "
+                                           "preset).", minimum=0, exclusive_minimum=True)
 
     def resolved(self):
-        cfg = super().resolved()
+        cfg = super().resolved()  # presets, then every field's choices and bounds (common.config.check_fields)
         if cfg.dataset is not None and cfg.dataset not in DATASETS:
             raise ConfigError(f"NRE does not support --dataset={cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
         check_lambdas(cfg.lambdas)
-        check_non_negative(n_train=cfg.n_train, n_test=cfg.n_test, patches_per_frame=cfg.patches_per_frame,
-                           max_frames=cfg.max_frames, n_attack_test=cfg.n_attack_test)
-        check_positive(epochs=cfg.epochs, batch_size=cfg.batch_size, ae_epochs=cfg.ae_epochs,
-                       latent_dim=cfg.latent_dim, lr=cfg.lr, ae_lr=cfg.ae_lr, eval_epochs=cfg.eval_epochs,
-                       attack_epochs=cfg.attack_epochs, magnet_lr=cfg.magnet_lr,
-                       magnet_batch_size=cfg.magnet_batch_size, substitute_epochs=cfg.substitute_epochs,
-                       substitute_rounds=cfg.substitute_rounds, magnet_epochs=cfg.magnet_epochs)
-        if cfg.T < 1:
-            raise ConfigError(f"--T must be >= 1, got {cfg.T}")
-        if cfg.clusters < 0 or cfg.clusters == 1:
+        if cfg.clusters == 1:
             raise ConfigError(f"--clusters must be 0 (automatic) or >= 2, got {cfg.clusters}")
-        if cfg.nre_budget not in NRE_BUDGETS:
-            raise ConfigError(f"--nre_budget must be one of {', '.join(NRE_BUDGETS)}, got {cfg.nre_budget!r}")
-        if not 0.0 < cfg.nre_warmup < 1.0:
+        if not cfg.nre_warmup < 1.0:
             raise ConfigError(f"--nre_warmup must be a fraction strictly between 0 and 1, got {cfg.nre_warmup}")
         if cfg.nre_budget == "split" and cfg.epoch_pair is not None and min(cfg.epoch_pair) < 2:
             raise ConfigError(f"--nre_budget=split needs at least 2 epochs per Table 1 column (one of AE warm-up, "
                               f"one of Eq. 5), got {tuple(cfg.epoch_pair)}; use --nre_budget=extra")
-        if cfg.refresh_every < 1:
-            raise ConfigError(f"--refresh_every must be >= 1, got {cfg.refresh_every}")
         return dataclasses.replace(cfg, lambdas=tuple(float(v) for v in cfg.lambdas))
+
+    def refuse_strategy(self, what: str) -> None:
+        """ConfigError (one line) when a run that trains outside any ``tf.distribute`` strategy (``what``, e.g.
+        "Table 3") is asked for ``--strategy`` other than default: the flag must never silently do nothing."""
+        if self.strategy != "default":
+            raise ConfigError(f"--strategy={self.strategy} is not supported by NRE {what} (its classifiers train "
+                              f"outside a tf.distribute strategy); use --strategy=default, or nre_tf.train / "
+                              f"table1 / table4 for mirrored training")
 
 
 def nre_epoch_split(total: int, budget: str = "split", warmup: float = 0.5) -> tuple[int, int]:

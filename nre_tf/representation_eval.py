@@ -24,11 +24,13 @@ Rows we add (``common.registry.ADDED_ROWS``), computed in the same job on the sa
   at its random initialisation). None of them is trained, so the 40- and the 100-epoch columns hold the same
   value.
 
+Every network is trained by ``nre_tf.trainer`` inside the run's ``--strategy`` scope, so ``--strategy=mirrored``
+trains all of them under the strategy (the SVMs and floors need none).
+
 Library code (no flags); the entry point is ``python -m nre_tf.table1 --dataset=mnist5k --scale=quick``.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 TABLE = "nre.table1"
@@ -47,17 +49,21 @@ def columns(e1: int, e2: int) -> list[tuple[str, str, int]]:
 
 
 def run(config) -> dict:
-    """Run the Table 1 protocol for ``config`` (an :class:`nre_tf.config.NREConfig`); returns the results dict
-    (also written to ``<workdir>/metrics.json``)."""
-    from common.config import write_metrics
+    """Run the Table 1 protocol for ``config`` (an :class:`nre_tf.config.NREConfig`) through the shared lifecycle
+    (:func:`nre_tf.results.run_with_cells`); returns the results dict (also written to
+    ``<workdir>/metrics.json``) with the table cells in ``"_cells"``."""
+    from nre_tf.results import run_with_cells
+
+    return run_with_cells(config, body)
+
+
+def body(run) -> dict:
     from common.linear_eval import NRE_RBF_GAMMA, fit_and_score
     from common.registry import AE_CONTROL_ROW
-    from common.training import start_run
     from nre_tf import trainer
     from nre_tf.floors import table1_cells, table1_floors
 
-    cfg, workdir = start_run(config)
-    t_start = time.perf_counter()
+    cfg, workdir = run.config, run.workdir
     x, y, xt, yt = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.seed)
     e1, e2 = (int(e) for e in cfg.epoch_pair)
     split = epoch_split(cfg)
@@ -68,11 +74,11 @@ def run(config) -> dict:
     for kind in ("dae", "context", "splitbrain"):
         model, nets, timings[kind] = trainer.train_autoencoder(
             kind, x, e2, cfg.batch_size, workdir / kind, lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
-            snapshot_epochs=(e1, e2), resume=cfg.resume)
+            snapshot_epochs=(e1, e2), resume=cfg.resume, strategy=run)
         for e in (e1, e2):
             trainer.load_snapshot(nets, workdir / kind, e)
             feats[(kind, e)] = (trainer.encode(model, x), trainer.encode(model, xt))
-    ae_feats, recon, nre_info, ae_timings = train_ae_and_nre(cfg, x, xt, workdir)
+    ae_feats, recon, nre_info, ae_timings = train_ae_and_nre(cfg, x, xt, workdir, strategy=run)
     feats.update(ae_feats)
     timings.update(ae_timings)
     values = {}
@@ -96,9 +102,7 @@ def run(config) -> dict:
         "paper": {f"{ROWS[k]} | {c}": PAPER[k][i] for k in ROWS for i, (c, _, _) in enumerate(columns(e1, e2))},
         "floor": floors,
         "train_seconds": timings, "nre": {str(k): v for k, v in nre_info.items()},
-        "wall_seconds": time.perf_counter() - t_start,
     }
-    write_metrics(results, workdir)
     _figures(cfg, workdir, xt, yt, feats, recon, values, e1, e2)
     results["_cells"] = values
     return results
@@ -111,12 +115,13 @@ def epoch_split(cfg) -> dict[int, tuple[int, int]]:
     return {int(e): nre_epoch_split(int(e), cfg.nre_budget, cfg.nre_warmup) for e in cfg.epoch_pair}
 
 
-def train_ae_and_nre(cfg, x, xt, workdir: Path):
+def train_ae_and_nre(cfg, x, xt, workdir: Path, strategy=None):
     """The plain AE [20] (one run, snapshots after E1, E2, NRE's warm-ups and NRE's totals) and NRE's two
     columns, each initialised from the AE snapshot after its warm-up and trained ``E - W`` epochs with Eq. 5.
 
     Returns ``(feats, recon, nre_info, timings)``: ``feats[(kind, epochs)] = (E(x), E(xt))`` for ``("ae", E)``
-    at E1, E2 and NRE's totals, and ``("nre", E)``; ``recon`` the first 16 test reconstructions of both."""
+    at E1, E2 and NRE's totals, and ``("nre", E)``; ``recon`` the first 16 test reconstructions of both.
+    ``strategy``: what holds the models (``nre_tf.trainer.train_autoencoder``)."""
     from nre_tf import trainer
 
     split = epoch_split(cfg)
@@ -124,7 +129,7 @@ def train_ae_and_nre(cfg, x, xt, workdir: Path):
     keep = set(split) | {w for w, _ in split.values()} | set(total.values())
     model, nets, ae_seconds = trainer.train_autoencoder(
         "ae", x, max(keep), cfg.batch_size, workdir / "ae", lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
-        snapshot_epochs=sorted(keep), resume=cfg.resume)
+        snapshot_epochs=sorted(keep), resume=cfg.resume, strategy=strategy)
     feats, recon, info_all, timings = {}, {}, {}, {"ae": ae_seconds}
     for e in sorted(set(split) | set(total.values())):
         trainer.load_snapshot(nets, workdir / "ae", e)
@@ -136,7 +141,7 @@ def train_ae_and_nre(cfg, x, xt, workdir: Path):
         nre, info = trainer.train_nre(nets["encoder"], nets["decoder"], nets["encoder"], x, cfg.lambdas, cfg.T,
                                       n_eq5, cfg.batch_size, workdir / f"nre_e{e}", lr=cfg.lr, clusters=cfg.clusters,
                                       exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
-                                      resume=cfg.resume)
+                                      resume=cfg.resume, strategy=strategy)
         feats[("nre", e)] = (trainer.encode(nre, x), trainer.encode(nre, xt))
         recon[("nre", e)] = trainer.reconstruct(nre, xt[:16])
         info_all[e] = dict(info, ae_warmup_epochs=warm, eq5_epochs=n_eq5, total_epochs=total[e])

@@ -2,26 +2,17 @@
 classification columns, Section 4.3); the protocol is :mod:`nre_tf.voc_transfer`.
 
     python -m nre_tf.table2 --dataset=image_folder --data_dir=<folder> --voc_dir=<VOC root> --scale=quick
+
+Without ``--voc_dir`` only the pre-training runs (a note says so). ``--strategy`` other than default is refused.
 """
-from __future__ import annotations
+from common import flags as cflags
+from nre_tf import cli
+from nre_tf.config import NREConfig
 
-from absl import flags
+cflags.define_config_flags(NREConfig)
+cli.set_default_lambdas((0.5, 0.25, 0.25))
 
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    from nre_tf.cli import table_main
-    from nre_tf.voc_transfer import run
-
-    table_main(argv, lambda cfg: run(cfg, require_voc=False), default_lambdas=(0.5, 0.25, 0.25),
-               voc_dir=FLAGS.voc_dir)
-
+main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.voc_transfer", require_voc=False), cli.json_report())
 
 if __name__ == "__main__":
-    import nre_tf.train  # noqa: F401  (defines the flags)
-
-    flags.DEFINE_string("voc_dir", None, "Root of PASCAL VOC 2007 (holding VOCdevkit/VOC2007).")
-    from common import flags as cflags
-
-    cflags.run(main, nre_tf.train)
+    cflags.run(main)

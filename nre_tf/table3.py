@@ -5,27 +5,18 @@ protocol is :mod:`nre_tf.adversarial`.
 
 Prints the table (``values``) with the column we add, the clean accuracy after refinement (``clean_refined``,
 epsilon 0); stops with one ``error:`` line (exit 2, no ``metrics.json``) when refinement destroys clean accuracy.
+``--strategy`` other than default is refused.
 """
-from __future__ import annotations
+from common import flags as cflags
+from nre_tf import cli
+from nre_tf.config import NREConfig
 
-from absl import flags
+cflags.define_config_flags(NREConfig)
+cli.set_default_lambdas((0.6, 0.2, 0.2))
 
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    from nre_tf.adversarial import run
-    from nre_tf.cli import table_main
-
-    table_main(argv, lambda cfg: run(cfg, substitute=FLAGS.substitute), default_lambdas=(0.6, 0.2, 0.2),
-               show=("dataset", "scale", "target_accuracy", "substitute_accuracy", "no_defence", "clean_refined",
-                     "values", "reformer_loss", "wall_seconds"))
-
+main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.adversarial"), cli.json_report(
+    show=("dataset", "scale", "target_accuracy", "substitute_accuracy", "no_defence", "clean_refined", "values",
+          "reformer_loss", "wall_seconds")))
 
 if __name__ == "__main__":
-    import nre_tf.train  # noqa: F401  (defines the shared and NRE flags)
-
-    flags.DEFINE_enum("substitute", "cnn", ("cnn", "mlp"), "Substitute model of the black-box attack.")
-    from common import flags as cflags
-
-    cflags.run(main, nre_tf.train)
+    cflags.run(main)

@@ -3,19 +3,14 @@
 
     python -m nre_tf.table4 --data_dir=<folder holding UCSDped2> --scale=quick
 """
-from __future__ import annotations
+from common import flags as cflags
+from nre_tf import cli
+from nre_tf.config import NREConfig
 
+cflags.define_config_flags(NREConfig)
+cli.set_default_lambdas((0.6, 0.2, 0.2))
 
-def main(argv):
-    from nre_tf.cli import table_main
-    from nre_tf.ucsd_eval import run
-
-    table_main(argv, run, default_lambdas=(0.6, 0.2, 0.2))
-
+main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.ucsd_eval"), cli.json_report())
 
 if __name__ == "__main__":
-    import nre_tf.train  # noqa: F401  (defines the flags)
-
-    from common import flags as cflags
-
-    cflags.run(main, nre_tf.train)
+    cflags.run(main)

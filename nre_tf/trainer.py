@@ -124,8 +124,9 @@ def train_autoencoder(kind: str, x, epochs: int, batch_size: int, workdir, lr: f
     """Train AE ``kind`` on uint8/float images ``x`` for ``epochs``; returns ``(model, nets, seconds)``.
 
     ``snapshot_epochs``: epochs after which the sub-network weights are saved (see :func:`load_snapshot`).
-    ``lr``: Adam's learning rate (MagNet's reformer: pass ``MAGNET_LR``, its Keras default). ``strategy``: the
-    ``tf.distribute`` strategy whose scope holds the model (default: the current one).
+    ``lr``: Adam's learning rate (MagNet's reformer: pass ``MAGNET_LR``, its Keras default). ``strategy``: what
+    holds the model: a ``tf.distribute`` strategy or a :class:`common.lifecycle.Run` (anything with
+    ``.scope()``; default: the current strategy).
     """
     from nre_tf.model import to_float
 
@@ -225,3 +226,26 @@ def encode(model, x, batch_size: int = 256) -> np.ndarray:
 def reconstruct(model, x, batch_size: int = 256) -> np.ndarray:
     """D(E(X)) as float32 in [0, 1]."""
     return predict_batched(model, x, batch_size)
+
+
+def undistributed_copy(nre: NREModel) -> NREModel:
+    """An :class:`NREModel` with the weights of ``nre`` on plain variables, for the export of a model trained
+    under ``tf.distribute``; call it outside the strategy's scope."""
+    enc, dec = networks.clone_autoencoder(nre.encoder, nre.decoder)
+    sim = keras.models.clone_model(nre.sim_encoder)
+    sim.set_weights(nre.sim_encoder.get_weights())
+    copy = NREModel(enc, dec, sim, lambdas=nre.lambdas)
+    copy(np.zeros((2, *nre.encoder.input_shape[1:]), np.float32))
+    return copy
+
+
+def last_loss(workdir) -> float | None:
+    """The last epoch's training loss in ``<workdir>/log.csv`` (written by ``common.training.fit_resumable``)."""
+    import csv
+
+    path = Path(workdir) / "log.csv"
+    if not path.is_file():
+        return None
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    return float(rows[-1]["loss"]) if rows and rows[-1].get("loss") else None

@@ -14,12 +14,13 @@ random subset of each training frame's patches and ``max_frames`` > 0 limits the
 Also fills the row "PCA-20 floor (ours)": PCA reconstruction error of the same training patches, pooled to
 frames the same way (``nre_tf.floors``).
 
+The AE and both NRE variants are trained inside the run's ``--strategy`` scope (``--strategy=mirrored`` trains
+them under the strategy).
+
 Library code (no flags); the entry point is ``python -m nre_tf.table4 --data_dir=<folder holding UCSDped2>
 --scale=...`` (UCSD Ped2 is not on this machine).
 """
 from __future__ import annotations
-
-import time
 
 TABLE = "nre.table4"
 VARIANTS = {"NRE_0.6,0.2,0.2": (0.6, 0.2, 0.2), "NRE_0.6,0.4,0": (0.6, 0.4, 0.0)}
@@ -43,31 +44,35 @@ def score_video(model, frames, batch_size: int = 512):
 
 
 def run(config) -> dict:
-    """Table 4 for ``config`` (the lambdas of ``config`` are ignored: both variants of the table are run)."""
+    """Table 4 for ``config`` (the lambdas of ``config`` are ignored: both variants of the table are run), through
+    the shared lifecycle (:func:`nre_tf.results.run_with_cells`); the cells are in ``"_cells"``."""
+    from nre_tf.results import run_with_cells
+
+    return run_with_cells(config, body)
+
+
+def body(run) -> dict:
     import numpy as np
 
-    from common.config import write_metrics
     from common.metrics import auroc, eer
-    from common.training import start_run
     from nre_tf import trainer
     from nre_tf.data import test_videos, training_patches
     from nre_tf.floors import table4_cells, ucsd_floor
 
-    cfg, workdir = start_run(config)
-    t0 = time.perf_counter()
+    cfg, workdir = run.config, run.workdir
     x = training_patches(cfg)
     test, labels = test_videos(cfg)
     floor = ucsd_floor(x, test, cfg.seed)  # the PCA-20 floor on the same patches (row "PCA-20 floor (ours)")
     ae, nets, ae_s = trainer.train_autoencoder("ae", x, cfg.ae_epochs, cfg.batch_size, workdir / "ae",
                                                lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
-                                               resume=cfg.resume)
+                                               resume=cfg.resume, strategy=run)
     values, extra = {}, {"auroc": {}, "train_seconds": {"ae": ae_s}}
     scores = {"AE": np.concatenate([score_video(ae, v.frames) for v in test])}
     for name, lam in VARIANTS.items():
         nre, info = trainer.train_nre(nets["encoder"], nets["decoder"], nets["encoder"], x, lam, 1, cfg.epochs,
                                       cfg.batch_size, workdir / name, lr=cfg.lr, clusters=cfg.clusters,
                                       exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
-                                      resume=cfg.resume)
+                                      resume=cfg.resume, strategy=run)
         extra["train_seconds"][name] = info["train_seconds"]
         scores[name] = np.concatenate([score_video(nre, v.frames) for v in test])
     for name, s in scores.items():
@@ -80,8 +85,6 @@ def run(config) -> dict:
     results = {"table": TABLE, "dataset": "ucsd_ped2", "scale": cfg.scale, "n_train_patches": int(len(x)),
                "floor": floor,
                "n_test_frames": int(len(labels)), "values": {f"{r} | {c}": v for (r, c), v in values.items()},
-               "paper": {f"{k} | EER": v for k, v in PAPER.items()}, **extra,
-               "wall_seconds": time.perf_counter() - t0}
-    write_metrics(results, workdir)
+               "paper": {f"{k} | EER": v for k, v in PAPER.items()}, **extra}
     results["_cells"] = values
     return results

@@ -20,13 +20,15 @@ centre 227x227 view at test time (no 10-crop).
 Detection (Fast R-CNN) and segmentation (FCN) are out of scope (README): they need the Caffe-era Fast R-CNN /
 FCN training stacks, selective-search proposals and VOC 2012 segmentation data, none of which exists here.
 
+``--strategy`` other than default is refused with one line: the VOC classifiers (``common.transfer_eval``)
+train outside any ``tf.distribute`` strategy.
+
 Library code (no flags); the entry point is
 
     python -m nre_tf.table2 --dataset=image_folder --data_dir=<folder> --voc_dir=<VOC root> --scale=quick
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 TABLE = "nre.table2"
@@ -68,29 +70,32 @@ def classifier(encoder, mode: str):
 
 
 def run(config, voc_limit: int | None = None, require_voc: bool = True) -> dict:
-    """Pre-train on the image folder, then run the three VOC classification settings if ``voc_dir`` is set."""
-    from common.config import write_metrics
+    """Pre-train on the image folder, then run the three VOC classification settings if ``voc_dir`` is set,
+    through the shared lifecycle (:func:`nre_tf.results.run_with_cells`; the cells are in ``"_cells"``).
+    ``require_voc``: without ``voc_dir``, refuse before anything is trained (a table job) instead of
+    pre-training only (the entry point)."""
     from common.errors import DataError
-    from common.training import start_run
+    from nre_tf.results import run_with_cells
+
+    config.refuse_strategy("Table 2")
+    if not config.voc_dir and require_voc:
+        raise DataError("--voc_dir is not set: the Table 2 classification columns need PASCAL VOC 2007 "
+                        "(VOCdevkit/VOC2007)")
+    return run_with_cells(config, lambda run: body(run, voc_limit))
+
+
+def body(run, voc_limit: int | None = None) -> dict:
     from common.transfer_eval import evaluate_voc
 
-    cfg, workdir = start_run(config)
-    t0 = time.perf_counter()
+    cfg, workdir = run.config, run.workdir
     nre, info = pretrain(cfg, workdir)
     values = {}
     if cfg.voc_dir:
         for mode, col in COLUMNS.items():
             values[(ROW, col)] = evaluate_voc(classifier(nre.encoder, mode), cfg.voc_dir, cfg.eval_epochs,
                                               cfg.batch_size, EVAL_LR, cfg.seed, voc_limit)
-    results = {"table": TABLE, "scale": cfg.scale, "pretraining": info,
-               "values": {f"{r} | {c}": v for (r, c), v in values.items()},
-               "paper": {f"{ROW} | {c}": PAPER[m] for m, c in COLUMNS.items()},
-               "wall_seconds": time.perf_counter() - t0}
-    write_metrics(results, workdir)
-    if not cfg.voc_dir and not require_voc:
+    else:
         print("note: no --voc_dir, the VOC 2007 classification columns were not evaluated")
-    if not cfg.voc_dir and require_voc:
-        raise DataError("pre-training finished but --voc_dir is not set: the Table 2 classification columns need "
-                        "PASCAL VOC 2007 (VOCdevkit/VOC2007)")
-    results["_cells"] = values
-    return results
+    return {"table": TABLE, "scale": cfg.scale, "pretraining": info,
+            "values": {f"{r} | {c}": v for (r, c), v in values.items()},
+            "paper": {f"{ROW} | {c}": PAPER[m] for m, c in COLUMNS.items()}, "_cells": values}

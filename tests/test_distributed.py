@@ -38,7 +38,7 @@ def test_oled_trains_under_mirrored_and_mixed_bfloat16(bars, tmp_path, restore_p
     """Defect 2 (tf.cond around m_optimizer.apply: merge_call error under MirroredStrategy) and bf16 OLED; MM
     trained in epoch 0 and frozen in epoch 1, so both step functions run under the strategy."""
     from oled_tf.config import OLEDConfig
-    from oled_tf.train import run
+    from oled_tf.experiment import run
 
     cfg = OLEDConfig(dataset="image_folder", data_dir=str(bars), scale="smoke", workdir=str(tmp_path / "w"),
                      strategy="mirrored", precision="mixed_bfloat16", epochs=2, mask_update_every=2, train_limit=32,
@@ -49,10 +49,30 @@ def test_oled_trains_under_mirrored_and_mixed_bfloat16(bars, tmp_path, restore_p
     assert all(np.isfinite(v) for v in m["final_losses"].values())
 
 
+def test_oled_cli_mirrored_on_two_logical_cpus(bars, tmp_path):
+    """`python -m oled_tf.train --strategy=mirrored` really trains with two replicas (REPRO_CPU_REPLICAS=2 splits
+    the CPU into two logical devices); MM trained in epoch 0 and frozen in epoch 1; the export is of the
+    undistributed copy and reloads."""
+    work = tmp_path / "w"
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2", "REPRO_NO_PROGRESS": "1",
+           "CUDA_VISIBLE_DEVICES": "", "REPRO_CPU_REPLICAS": "2"}
+    p = subprocess.run([sys.executable, "-m", "oled_tf.train", "--dataset=image_folder", f"--data_dir={bars}",
+                        "--scale=smoke", "--strategy=mirrored", "--epochs=2", "--mask_update_every=2",
+                        "--train_limit=32", "--test_limit=24", "--nofigures", "--noresume", f"--workdir={work}",
+                        f"--export_dir={tmp_path / 'export'}"], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    m = json.loads((work / "metrics.json").read_text())
+    assert m["strategy"] == "mirrored" and m["replicas"] == 2
+    assert set(m["final_losses"]) >= {"r_loss", "mm_objective"}
+    assert all(np.isfinite(v) for v in m["final_losses"].values())
+    assert (tmp_path / "export" / "oled_image_folder_0" / "1" / "saved_model.pb").exists()
+
+
 def test_nre_trains_under_mirrored_and_mixed_bfloat16(tmp_path, restore_policy):
     """Defect 3: NRE crashed under mixed precision (float32 image minus a bf16 reconstruction)."""
     from nre_tf.config import NREConfig
-    from nre_tf.train import run
+    from nre_tf.experiment import run
 
     make_mnist_like(tmp_path / "data" / "mnist", n_train=48, n_test=8)
     cfg = NREConfig(dataset="mnist", data_dir=str(tmp_path / "data"), scale="smoke", workdir=str(tmp_path / "w"),

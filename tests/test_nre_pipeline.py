@@ -82,13 +82,13 @@ def test_fgsm_is_bounded_and_flips_a_trained_toy_model():
 
 def test_export_reloads_in_a_fresh_process(tmp_path):
     from common.export import check_export
-    from nre_tf import train
+    from nre_tf import experiment as train
 
     make_mnist_like(tmp_path / "data" / "mnist", n_train=48, n_test=16)
     cfg = NREConfig(dataset="mnist", data_dir=str(tmp_path / "data"), scale="smoke", workdir=str(tmp_path / "w"),
                     export_dir=str(tmp_path / "export"), latent_dim=8, n_train=0, n_test=0, clusters=2)
     metrics = train.run(cfg)
-    path = Path(metrics["export"])
+    path = Path(metrics["export"]["nre_mnist"]["path"])
     assert path.parent.name == "nre_mnist" and path.name == "1"
     # Same outputs as the in-process model, with a batch size other than the traced one.
     nre_w = tmp_path / "w" / "nre.weights.h5"
