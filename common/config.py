@@ -31,7 +31,7 @@ SEED_MAX = 2**32 - 1  # TensorFlow's and NumPy's seed range is [0, 2**32 - 1]
 
 def option(default=None, help: str = "", *, choices: tuple | None = None, flag: str | None = None,
            parse=None, minimum: float | None = None, maximum: float | None = None, exclusive_minimum: bool = False,
-           no_flag: bool = False, flag_default=dataclasses.MISSING):
+           no_flag: bool = False, flag_default=dataclasses.MISSING, group: str | None = None):
     """A config field with everything its command-line flag needs, in one place (:mod:`common.flags` defines
     the flag from it; :meth:`RunConfig.resolved` checks the value once):
 
@@ -40,9 +40,12 @@ def option(default=None, help: str = "", *, choices: tuple | None = None, flag: 
     given as "0.5,0.2,0.3"; the flag is then a string flag); ``minimum`` / ``maximum``: bounds (with
     ``exclusive_minimum``: value > minimum); ``no_flag``: a field set by code only (a table job, an upstream
     run), never from the command line; ``flag_default``: the flag's default when it differs from the field's
-    (e.g. a field None = "the preset" whose flag shows a value)."""
+    (e.g. a field None = "the preset" whose flag shows a value); ``group``: the field is a flag only of the entry
+    points that ask for this group (``define_config_flags(cls, groups=...)``: an option one entry point would
+    ignore is not offered there)."""
     meta = {"help": help, "choices": tuple(choices) if choices else None, "flag": flag, "parse": parse,
-            "minimum": minimum, "maximum": maximum, "exclusive_minimum": exclusive_minimum, "no_flag": no_flag}
+            "minimum": minimum, "maximum": maximum, "exclusive_minimum": exclusive_minimum, "no_flag": no_flag,
+            "group": group}
     if flag_default is not dataclasses.MISSING:
         meta["flag_default"] = flag_default
     if isinstance(default, (list, dict, set)):

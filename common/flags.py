@@ -52,21 +52,30 @@ def flag_name(f) -> str:
     return f.metadata.get("flag") or f.name
 
 
+_GROUPS: dict[type, tuple[str, ...] | None] = {}  # config class -> the option groups this entry point offers
+
+
 def flag_fields(config_cls) -> list:
-    """The fields of ``config_cls`` that are command-line flags (every field but ``no_flag`` ones)."""
+    """The fields of ``config_cls`` that are command-line flags of this entry point: every field but ``no_flag``
+    ones and those of an option ``group`` the entry point did not ask for (:func:`define_config_flags`)."""
     import dataclasses
 
-    return [f for f in dataclasses.fields(config_cls) if not f.metadata.get("no_flag")]
+    groups = _GROUPS.get(config_cls)
+    return [f for f in dataclasses.fields(config_cls) if not f.metadata.get("no_flag")
+            and (groups is None or f.metadata.get("group") is None or f.metadata["group"] in groups)]
 
 
-def define_config_flags(config_cls) -> None:
+def define_config_flags(config_cls, groups: tuple[str, ...] | None = None) -> None:
     """Define one absl flag per field of the config dataclass ``config_cls`` from its
     :func:`common.config.option` metadata (help, choices, flag name, parse); fields whose flag is already
     defined (the shared :class:`common.config.RunConfig` fields, or a sibling entry point's) are skipped, so
     every option is defined once, from one place. Field type -> flag: choices -> enum; bool -> boolean; int ->
-    integer; float -> float; others (and ``parse`` fields) -> string."""
+    integer; float -> float; others (and ``parse`` fields) -> string. ``groups``: the option groups
+    (:func:`common.config.option` ``group``) this entry point uses; None = all (a field of another group is no
+    flag here and keeps its default, so that no accepted flag is silently ignored)."""
     import dataclasses
 
+    _GROUPS[config_cls] = None if groups is None else tuple(groups)
     for f in flag_fields(config_cls):
         name = flag_name(f)
         if name in FLAGS:

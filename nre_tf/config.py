@@ -127,36 +127,38 @@ class NREConfig(RunConfig):
     n_train: int | None = option(None, "Training images kept (0 = all; default: the --scale preset).", minimum=0)
     n_test: int | None = option(None, "Test images kept (0 = all; default: the --scale preset).", minimum=0)
     epoch_pair: tuple | None = option(None, "Table 1: the two epoch columns E1,E2 (paper: 40,100; default: the "
-                                      "--scale preset).", parse=parse_epoch_pair)
+                                      "--scale preset).", parse=parse_epoch_pair, group="table1")
     attack_epochs: int | None = option(None, "Table 3: epochs of the target classifier (default: the preset).",
-                                       minimum=0, exclusive_minimum=True)
+                                       minimum=0, exclusive_minimum=True, group="table3")
     substitute_epochs: int | None = option(None, "Table 3: epochs of each substitute training round (default: the "
-                                           "preset).", minimum=0, exclusive_minimum=True)
+                                           "preset).", minimum=0, exclusive_minimum=True, group="table3")
     substitute_rounds: int | None = option(None, "Table 3: substitute rounds with Jacobian augmentation (default: "
-                                           "the preset).", minimum=0, exclusive_minimum=True)
+                                           "the preset).", minimum=0, exclusive_minimum=True, group="table3")
     n_attack_test: int | None = option(None, "Table 3: attack images kept (0 = all; default: the preset).",
-                                       minimum=0)
+                                       minimum=0, group="table3")
     substitute: str = option("cnn", "Table 3: substitute model of the black-box attack (cnn: the target's "
-                             "architecture; mlp: cleverhans' 784-200-200-10).", choices=("cnn", "mlp"))
+                             "architecture; mlp: cleverhans' 784-200-200-10).", choices=("cnn", "mlp"),
+                             group="table3")
     patches_per_frame: int | None = option(None, "Table 4: 30x30 patches kept per training frame (0 = all; "
                                            "default: the preset).", minimum=0)
     max_frames: int | None = option(None, "Table 4: training frames kept (0 = all; default: the preset).",
                                     minimum=0)
     eval_epochs: int | None = option(None, "Table 2: epochs of each VOC 2007 classification setting (default: "
-                                     "the preset).", minimum=0, exclusive_minimum=True)
+                                     "the preset).", minimum=0, exclusive_minimum=True, group="table2")
     magnet_epochs: int | None = option(None, "Table 3: epochs of MagNet's reformer AE (default: the --scale "
-                                       "preset).", minimum=0, exclusive_minimum=True)
-    voc_dir: str | None = option(None, "Table 2: root of PASCAL VOC 2007 (holding VOCdevkit/VOC2007).")
+                                       "preset).", minimum=0, exclusive_minimum=True, group="table3")
+    voc_dir: str | None = option(None, "Table 2: root of PASCAL VOC 2007 (holding VOCdevkit/VOC2007).",
+                                 group="table2")
     nre_budget: str = option("split", "Table 1: how NRE spends a column's E epochs: split = AE warm-up + Eq. 5 "
                              "epochs summing to E (the paper's same-epochs rule); extra = E AE + E Eq. 5.",
-                             choices=NRE_BUDGETS)
+                             choices=NRE_BUDGETS, group="table1")
     nre_warmup: float = option(0.5, "Table 1, --nre_budget=split: fraction of the E epochs given to the AE warm-up "
                                "(chosen; the paper is silent), strictly between 0 and 1.", minimum=0,
-                               exclusive_minimum=True)
+                               exclusive_minimum=True, group="table1")
     magnet_lr: float = option(1e-3, "Table 3: Adam learning rate of MagNet's reformer AE (MagNet: 1e-3).",
-                              minimum=0, exclusive_minimum=True)
+                              minimum=0, exclusive_minimum=True, group="table3")
     magnet_batch_size: int | None = option(None, "Table 3: batch size of MagNet's reformer AE (default: the "
-                                           "preset).", minimum=0, exclusive_minimum=True)
+                                           "preset).", minimum=0, exclusive_minimum=True, group="table3")
 
     def resolved(self):
         cfg = super().resolved()  # presets, then every field's choices and bounds (common.config.check_fields)

@@ -7,7 +7,7 @@ from common import flags as cflags
 from nre_tf import cli
 from nre_tf.config import NREConfig
 
-cflags.define_config_flags(NREConfig)
+cflags.define_config_flags(NREConfig, groups=("table1",))
 cli.set_default_lambdas((0.5, 0.2, 0.3))
 
 main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.representation_eval"),

@@ -9,7 +9,7 @@ from common import flags as cflags
 from nre_tf import cli
 from nre_tf.config import NREConfig
 
-cflags.define_config_flags(NREConfig)
+cflags.define_config_flags(NREConfig, groups=("table2",))
 cli.set_default_lambdas((0.5, 0.25, 0.25))
 
 main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.voc_transfer", require_voc=False), cli.json_report())

@@ -11,7 +11,7 @@ from common import flags as cflags
 from nre_tf import cli
 from nre_tf.config import NREConfig
 
-cflags.define_config_flags(NREConfig)
+cflags.define_config_flags(NREConfig, groups=("table3",))
 cli.set_default_lambdas((0.6, 0.2, 0.2))
 
 main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.adversarial"), cli.json_report(

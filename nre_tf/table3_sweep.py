@@ -14,7 +14,7 @@ from common import flags as cflags
 from nre_tf import cli
 from nre_tf.config import NREConfig
 
-cflags.define_config_flags(NREConfig)
+cflags.define_config_flags(NREConfig, groups=("table3",))
 cli.set_default_lambdas((0.6, 0.2, 0.2))
 flags.DEFINE_list("datasets", ["mnist5k", "fashion_mnist"], "Datasets of the sweep (Table 3 datasets: mnist, "
                   "mnist5k, fashion_mnist).")

@@ -13,7 +13,7 @@ from common import flags as cflags
 from nre_tf import cli
 from nre_tf.config import NREConfig
 
-cflags.define_config_flags(NREConfig)
+cflags.define_config_flags(NREConfig, groups=())
 
 main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.experiment"), cli.json_report())
 
