@@ -18,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
-from common.config import RunConfig
-from common.errors import ConfigError, check_non_negative, check_positive
+from common.config import RunConfig, option
+from common.errors import ConfigError
 
 # How MG's gradient passes the threshold unit: "faithful" = Eq. 2 as written (the paper and the code); the other
 # two are beyond the paper (oled_tf.networks.ThresholdUnit, oled_tf/README.md).
@@ -28,6 +28,8 @@ MASK_GRADIENTS = ("faithful", "straight_through", "smooth")
 ARCHITECTURES = ("paper", "code")
 DATASETS = ("mnist", "mnist5k", "fashion_mnist", "cifar10", "image_folder", "ucsd")
 PROTOCOLS = ("auto", "memae", "ocgan", "one_vs_rest")
+THRESHOLD_MODES = ("paper", "code")
+MASKS = ("learned", "random")  # learned = OLED; random = the CAE ablation (Section 4.6)
 
 # Authors' code values per input kind (reference notes 4.1.6, 4.1.7, 4.1.9).
 CODE_GAMMA = {"mnist": 12.5, "cifar": 30.0, "ucsd": 50.0}
@@ -101,43 +103,73 @@ class OLEDConfig(RunConfig):
                       n_val_outliers=150, ucsd_test_videos=0, seg_images=500, bn_recalibration=False),
     }
 
+    STRATEGIES: ClassVar[tuple[str, ...]] = ("default", "mirrored", "multi_worker")  # OLED trains through
+    # common.multiplayer.MultiPlayerModel: per-replica loss weighting and metric all-reduce under any strategy.
+    CODE_ROOTS: ClassVar[tuple[str, ...]] = ("oled_tf.experiment",)
+
     # Objective (Section 4.1) and its code variants.
-    t: float = 87.5
-    gamma: float | None = None
-    lambda_rec: float = 1.0
-    mask_update_every: int | None = None
-    mm_uses_context: bool | None = None
-    threshold_eps: float = 1e-12
-    threshold_mode: str | None = None
-    code_defaults: bool = False
-    # Networks: "paper" (Sections 3.3, 3.4.1) or "code" (the authors' scripts); None = code with code_defaults.
-    architecture: str | None = None
-    # Backward pass of the threshold unit: "faithful" (Eq. 2, default) or beyond the paper "straight_through" /
-    # "smooth" with a sigmoid surrogate of width mask_temperature x std(A) (oled_tf.networks.ThresholdUnit).
-    mask_gradient: str = "faithful"
-    mask_temperature: float = 0.5
-    learning_rate: float = 5e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.9
-    # "learned" = OLED; "random" = the context auto-encoder ablation of Section 4.6 (Table 4).
-    mask: str = "learned"
-    random_mask_size: int = 10
+    t: float = option(87.5, "Threshold t of the threshold unit: the top (100 - t)% activations are masked (a "
+                      "percentage in (0, 100)).", minimum=0.0, exclusive_minimum=True, maximum=100.0)
+    gamma: float | None = option(None, "Weight of L_cont (paper: 50; with --code_defaults 12.5 / 30 / 50 for MNIST "
+                                 "/ CIFAR-10 / UCSD).", minimum=0.0)
+    lambda_rec: float = option(1.0, "Weight lambda of L_rec (paper: 1).", minimum=0.0)
+    mask_update_every: int | None = option(None, "Train MM on epochs with epoch % N == 0 (paper silent; default the "
+                                           "authors' code: 3 for MNIST-like and UCSD, 4 for CIFAR-10; 1 = every "
+                                           "epoch).", minimum=0, exclusive_minimum=True)
+    mm_uses_context: bool | None = option(None, "MM's objective includes the context term L_cont (paper: yes; "
+                                          "default: yes, or the authors' code with --code_defaults: not on "
+                                          "CIFAR-10).")
+    threshold_eps: float = option(1e-12, "The 'infinitesimal' eps of Eq. 2 (code: 1e-12).", minimum=0.0,
+                                  exclusive_minimum=True)
+    threshold_mode: str | None = option(None, "How many pixels T masks: 'paper' = round((100-t)% of the pixels), "
+                                        "'code' = the TFP lower percentile of the authors' code (default: paper, "
+                                        "or code with --code_defaults).", choices=THRESHOLD_MODES)
+    code_defaults: bool = option(False, "Use the authors' code values where they differ from the paper: gamma per "
+                                 "dataset, CIFAR MM loss without L_cont, TFP 'lower' percentile, the authors' "
+                                 "networks, 400 epochs.")
+    architecture: str | None = option(None, "Networks: paper (Sections 3.3, 3.4.1) or code (the authors' scripts); "
+                                      "default: paper, or code with --code_defaults.", choices=ARCHITECTURES)
+    mask_gradient: str = option("faithful", "Backward pass of the threshold unit: faithful = Eq. 2 (paper, code); "
+                                "BEYOND THE PAPER: straight_through (Eq. 2 forward, sigmoid-surrogate gradient) or "
+                                "smooth (sigmoid mask forward and backward).", choices=MASK_GRADIENTS)
+    mask_temperature: float = option(0.5, "Width of the beyond-paper sigmoid surrogate, in units of the sample's "
+                                     "activation-map std (only with --mask_gradient other than faithful).",
+                                     minimum=0.0, exclusive_minimum=True)
+    learning_rate: float = option(5e-4, "Adam learning rate of both players (paper: 5e-4).", minimum=0.0,
+                                  exclusive_minimum=True)
+    beta_1: float = option(0.5, "Adam beta_1 of both players (paper: 0.5).", minimum=0.0, maximum=1.0)
+    beta_2: float = option(0.9, "Adam beta_2 of both players (paper: 0.9).", minimum=0.0, maximum=1.0)
+    mask: str = option("learned", "learned = OLED; random = the context auto-encoder ablation (Section 4.6, "
+                       "Table 4): a random --random_mask_size square masked instead of MM.", choices=MASKS)
+    random_mask_size: int = option(10, "Side of the random square of the CAE ablation.", minimum=0,
+                                   exclusive_minimum=True)
     # Data and protocol.
-    protocol: str = "auto"
-    train_limit: int | None = None      # 0 = all training images (patches for UCSD)
-    test_limit: int | None = None       # 0 = the whole test set; else a stratified random subset
-    n_val_inliers: int | None = None
-    n_val_outliers: int | None = None
-    ucsd_patch_stride: int = 30
-    ucsd_test_videos: int | None = None  # 0 = all test videos
-    seg_images: int | None = None        # Table 5: test inliers and outliers used for the pixel AUROC
-    eval_batch_size: int = 256
+    protocol: str = option("auto", "One-class protocol (auto: memae for mnist/mnist5k, ocgan for "
+                           "cifar10/fashion_mnist; see oled_tf/data.py).", choices=PROTOCOLS)
+    train_limit: int | None = option(None, "Use at most this many training images / patches (0 = all; default: "
+                                     "the --scale preset).", minimum=0)
+    test_limit: int | None = option(None, "Stratified subset of the test set (0 = all; default: the preset).",
+                                    minimum=0)
+    n_val_inliers: int | None = option(None, "Validation inliers for model selection (paper: 150; default: the "
+                                       "preset).", minimum=0)
+    n_val_outliers: int | None = option(None, "Validation outliers for model selection (paper: 150; default: the "
+                                        "preset).", minimum=0)
+    ucsd_patch_stride: int = option(30, "Stride of the 30x30 UCSD patches (30 = non-overlapping).", minimum=0,
+                                    exclusive_minimum=True)
+    ucsd_test_videos: int | None = option(None, "Evaluate on the first N UCSD test videos (0 = all; default: the "
+                                          "preset).", minimum=0)
+    seg_images: int | None = option(None, "Table 5: test inliers and outliers used for the pixel AUROC of the mask "
+                                    "generator as a segmenter (default: the preset).", minimum=0)
+    eval_batch_size: int = option(256, "Batch size of scoring (evaluation, selection, figures).", minimum=0,
+                                  exclusive_minimum=True)
     # Recompute BN moving statistics from (up to 1024) training images before every evaluation: a correction
     # for short runs, not in the paper (see OLED.recalibrate_batch_norm); on for smoke/quick, off for paper.
-    bn_recalibration: bool | None = None
-    figures: bool = True
+    bn_recalibration: bool | None = option(None, "Recompute BN moving statistics from training images before each "
+                                           "evaluation (not in the paper; default: on for smoke/quick, off for "
+                                           "paper).")
+    figures: bool = option(True, "Write the Fig. 2/3 and Fig. 4 PNG files into <workdir>/figures.")
     # Reproduce the bug of the authors' UCSD test script (s_mask overwritten by s_rec); off = correct protocol.
-    ucsd_smask_bug: bool = False
+    ucsd_smask_bug: bool = option(False, "Reproduce the authors' UCSD test-script bug (s_mask := s_rec).")
 
     def resolved(self):
         if self.scale == "quick" and self.epochs is None and self.dataset in QUICK_EPOCHS:
@@ -147,20 +179,8 @@ class OLEDConfig(RunConfig):
             raise ConfigError("--dataset is required: one of " + ", ".join(DATASETS))
         if cfg.dataset not in DATASETS:
             raise ConfigError(f"OLED does not support --dataset={cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-        if cfg.protocol not in PROTOCOLS:
-            raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {cfg.protocol!r}")
-        if cfg.mask not in ("learned", "random"):
-            raise ConfigError(f"--mask must be 'learned' (OLED) or 'random' (CAE ablation), got {cfg.mask!r}")
-        if not 0.0 < cfg.t < 100.0:
+        if not cfg.t < 100.0:  # the upper bound is exclusive (check_fields checks 0 < t <= 100)
             raise ConfigError(f"--t must be a percentage in (0, 100), got {cfg.t}")
-        if cfg.threshold_eps <= 0:
-            raise ConfigError(f"--threshold_eps must be > 0, got {cfg.threshold_eps}")
-        if cfg.mask_gradient not in MASK_GRADIENTS:
-            raise ConfigError(f"--mask_gradient must be one of {', '.join(MASK_GRADIENTS)}, got {cfg.mask_gradient!r}")
-        if not cfg.mask_temperature > 0:
-            raise ConfigError(f"--mask_temperature must be > 0, got {cfg.mask_temperature}")
-        if cfg.architecture is not None and cfg.architecture not in ARCHITECTURES:
-            raise ConfigError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, got {cfg.architecture!r}")
         # image_folder: the kind (network, batch size, MM schedule) follows the images' channels, as in data.py.
         kind = input_kind(cfg.dataset, image_folder_channels(cfg.data_dir) if cfg.dataset == "image_folder" else None)
         up: dict[str, Any] = {}
@@ -183,15 +203,9 @@ class OLEDConfig(RunConfig):
         return cfg
 
     def check_ranges(self) -> None:
-        """ConfigError for a count, limit or weight out of range (a negative limit must not mean "all")."""
+        """ConfigError for a --normal_class outside the dataset's classes (the bounds of single fields are
+        checked by :meth:`common.config.RunConfig.check_fields` from their :func:`common.config.option`)."""
         n = N_CLASSES.get(self.dataset)
         if n is not None and not 0 <= self.normal_class < n:
             raise ConfigError(f"--normal_class={self.normal_class} is out of range for {self.dataset} ({n} classes: "
                               f"0..{n - 1})")
-        check_non_negative(train_limit=self.train_limit, test_limit=self.test_limit,
-                           ucsd_test_videos=self.ucsd_test_videos, seg_images=self.seg_images,
-                           n_val_inliers=self.n_val_inliers, n_val_outliers=self.n_val_outliers,
-                           gamma=self.gamma, lambda_rec=self.lambda_rec)
-        check_positive(epochs=self.epochs, batch_size=self.batch_size, mask_update_every=self.mask_update_every,
-                       random_mask_size=self.random_mask_size, ucsd_patch_stride=self.ucsd_patch_stride,
-                       eval_batch_size=self.eval_batch_size, learning_rate=self.learning_rate)

@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     from common.errors import ReproError
     from oled_tf.config import OLEDConfig
     from oled_tf.data import prepare
-    from oled_tf.train import build_model
+    from oled_tf.experiment import build_model
 
     try:
         if args.workdir:

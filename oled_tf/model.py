@@ -83,7 +83,7 @@ class OLED(MultiPlayerModel):
         """Whether the train step runs under XLA. Keras turns XLA off whenever op determinism is on (some XLA ops
         lack deterministic GPU kernels); on a CPU-only machine OLED's XLA step is deterministic (bit-identical losses
         and weights when run again from the same state, ``tests/test_oled_speed.py``), so there ``True`` is kept
-        (``oled_tf.train.XLA_ON_CPU_KINDS``: where XLA is the faster choice)."""
+        (``oled_tf.experiment.XLA_ON_CPU_KINDS``: where XLA is the faster choice)."""
         return self._xla_on_cpu or keras.Model.jit_compile.fget(self)
 
     @jit_compile.setter

@@ -1,7 +1,7 @@
 """OLED jobs for ``common.run_tables`` / ``run_all.sh`` (protocol: ``common/registry.py`` docstring).
 
 Imports nothing heavy at module level. Every job builds an :class:`oled_tf.config.OLEDConfig` for the scale and
-seed and calls :func:`oled_tf.train.run`; cell values are the AUROC (and EER) fractions of its ``metrics.json``.
+seed and calls :func:`oled_tf.experiment.run`; cell values are the AUROC (and EER) fractions of its ``metrics.json``.
 
 * ``oled.table1/class<c>``: MNIST, MemAE protocol, normal class c (10 parts, averaged by the report).
 * ``oled.table2/class<c>``: CIFAR-10, OCGAN protocol 2.
@@ -37,7 +37,7 @@ def _config(dataset, scale, workdir, data_dir, seed, **kw):
 
 
 def _run(dataset, scale, workdir, data_dir, seed, **kw) -> dict:
-    from oled_tf.train import run
+    from oled_tf.experiment import run
 
     return run(_config(dataset, scale, workdir, data_dir, seed, **kw))
 

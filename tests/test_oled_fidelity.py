@@ -114,7 +114,7 @@ def test_code_defaults_build_the_authors_networks():
     """--code_defaults -> architecture "code": MG with BN only in its second block (the code's use_bn flags),
     R's decoder without BN and without the clip, 3 output channels on UCSD; the paper's networks otherwise."""
     from oled_tf.networks import build_decoder, build_mask_generator
-    from oled_tf.train import build_model
+    from oled_tf.experiment import build_model
 
     paper = OLEDConfig(dataset="mnist5k", scale="smoke", workdir="/tmp/x").resolved()
     code = OLEDConfig(dataset="mnist5k", scale="smoke", workdir="/tmp/x", code_defaults=True).resolved()

@@ -224,7 +224,8 @@ def test_ucsd_export_frames_signature_reloads_with_the_evaluation_frame_scores(t
     from oled_tf import evaluate as ev
     from oled_tf.config import OLEDConfig
     from oled_tf.data import prepare
-    from oled_tf.train import build_model, export
+    from common.lifecycle import Run
+    from oled_tf.experiment import build_model, export
     from tests.fixtures_formats import make_ucsd_tree
 
     make_ucsd_tree(tmp_path / "data", n_train=1, n_test=2, n_frames=4, shape=(60, 90))
@@ -234,7 +235,8 @@ def test_ucsd_export_frames_signature_reloads_with_the_evaluation_frame_scores(t
     model = build_model(cfg, data.kind, compile_model=False)
     raw = ev.raw_scores(model, data.test_x)
     model.set_score_range(raw)
-    info = export(model, cfg, data, ev.normalise(raw))
+    run = Run(cfg, tmp_path / "w", tf.distribute.get_strategy())  # what the lifecycle hands the run's body
+    info = export(run, model, cfg, data, ev.normalise(raw))
     assert info["signatures"] == ["patches", "serving_default"]
     assert set(info["max_abs_diff_fresh_process"]) == {"patches", "serving_default"}
     loaded = tf.saved_model.load(info["path"])

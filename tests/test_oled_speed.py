@@ -105,7 +105,7 @@ def test_jit_compile_auto_turns_xla_on_for_the_mnist_networks_only_on_a_cpu(monk
     see OLED.jit_compile); with a GPU, Keras' rule (off under op determinism)."""
     from common import training
     from oled_tf.config import OLEDConfig
-    from oled_tf.train import build_model
+    from oled_tf.experiment import build_model
 
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     quick = OLEDConfig(dataset="mnist5k", scale="quick").resolved()

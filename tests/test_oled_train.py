@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     from oled_tf.config import OLEDConfig
-    from oled_tf.train import run
+    from oled_tf.experiment import run
 
     root = tmp_path_factory.mktemp("folder")
     rng = np.random.default_rng(0)
@@ -58,7 +58,8 @@ def test_export_reloads_in_fresh_process_with_same_scores(smoke_run):
 
     cfg, metrics, work, export = smoke_run
     version = export / "oled_image_folder_0" / "1"
-    assert (version / "saved_model.pb").exists() and metrics["export"]["path"] == str(version)
+    # metrics["export"]: {model name: entry} (common.lifecycle.Run.export)
+    assert (version / "saved_model.pb").exists() and metrics["export"]["oled_image_folder_0"]["path"] == str(version)
     x = prepare(cfg.resolved()).test_x[:5]          # a batch size the run never used
     np.save(work / "x.npy", x)
     code = ("import numpy as np, tensorflow as tf, sys;"
