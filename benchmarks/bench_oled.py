@@ -29,7 +29,7 @@ weights or optimizer state):
 :class:`oled_tf.model.MaskUpdateSchedule`, i.e. one cached step function per set of frozen players
 (:mod:`common.multiplayer`; the MM-frozen step has no MM tape, gradient or update), with XLA as
 ``--jit_compile=auto`` resolves it there (on for the MNIST networks on a CPU-only machine,
-``oled_tf.train.XLA_ON_CPU_KINDS``; ``--jit_compile=false`` measures ours without XLA).
+``oled_tf.experiment.XLA_ON_CPU_KINDS``; ``--jit_compile=false`` measures ours without XLA).
 
 Measured, per precision:
 
@@ -142,7 +142,7 @@ class ReferenceLoop:
 
 
 # ------------------------------------------------------------------------------------------------------ ours
-JIT_COMPILE = "auto"  # --jit_compile: ours as ``oled_tf.train`` resolves it (auto: XLA_ON_CPU_KINDS)
+JIT_COMPILE = "auto"  # --jit_compile: ours as ``oled_tf.experiment`` resolves it (auto: XLA_ON_CPU_KINDS)
 
 
 def build_ours(kind: str):

@@ -154,7 +154,7 @@ def weights_digest(model) -> str:
 def resolve_jit_compile(value, strategy_name: str = "default", deterministic: bool = True, on_cpu: bool = False):
     """Resolve ``auto`` and log it. On a GPU as Keras does (on for a single GPU), except under tf.distribute and
     with op determinism; on a CPU-only machine ``on_cpu`` (Keras: off; a package passes True where XLA measured
-    faster on CPU: OLED's MNIST networks, see ``oled_tf.train.XLA_ON_CPU_KINDS``)."""
+    faster on CPU: OLED's MNIST networks, see ``oled_tf.experiment.XLA_ON_CPU_KINDS``)."""
     import tensorflow as tf
 
     if value in (True, False):
