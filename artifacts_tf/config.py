@@ -104,7 +104,7 @@ class ArtifactsConfig(RunConfig):
     # The game (None = paper value, or the code's with code_defaults; the ablation letter may override).
     drop_rate: float | None = option(None, "theta, the probability of dropping an encoder position (paper Table 1 "
                                      "baseline 0.5; code 0.7), in (0, 1). Overridden by the ablations (c)-(f).",
-                                     minimum=0.0, exclusive_minimum=True)
+                                     minimum=0.0, exclusive_minimum=True, maximum=1.0, exclusive_maximum=True)
     lrelu_slope: float | None = option(None, "Leaky-ReLU slope of E, D and R (paper 0.1, code 0.2).", minimum=0.0)
     ae_output: str | None = option(None, "Last decoder activation (paper lrelu, code tanh).",
                                    choices=("lrelu", "tanh"))
@@ -215,8 +215,6 @@ class ArtifactsConfig(RunConfig):
             if getattr(cfg, name) is None:
                 up[name] = code if cfg.code_defaults else paper
         cfg = dataclasses.replace(cfg, **up)
-        if cfg.drop_rate >= 1.0:  # > 0 is checked with the other bounds (check_fields)
-            raise ConfigError(f"--drop_rate must be in (0, 1), got {cfg.drop_rate}")
         return cfg
 
     def model_kwargs(self) -> dict:

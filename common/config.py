@@ -31,6 +31,7 @@ SEED_MAX = 2**32 - 1  # TensorFlow's and NumPy's seed range is [0, 2**32 - 1]
 
 def option(default=None, help: str = "", *, choices: tuple | None = None, flag: str | None = None,
            parse=None, minimum: float | None = None, maximum: float | None = None, exclusive_minimum: bool = False,
+           exclusive_maximum: bool = False,
            no_flag: bool = False, flag_default=dataclasses.MISSING, group: str | None = None):
     """A config field with everything its command-line flag needs, in one place (:mod:`common.flags` defines
     the flag from it; :meth:`RunConfig.resolved` checks the value once):
@@ -38,13 +39,14 @@ def option(default=None, help: str = "", *, choices: tuple | None = None, flag: 
     ``help``: the flag's help text; ``choices``: allowed values (an enum flag); ``flag``: the flag's name when it
     differs from the field's; ``parse``: ``str -> value`` for values a plain flag cannot hold (e.g. a tuple
     given as "0.5,0.2,0.3"; the flag is then a string flag); ``minimum`` / ``maximum``: bounds (with
-    ``exclusive_minimum``: value > minimum); ``no_flag``: a field set by code only (a table job, an upstream
+    ``exclusive_minimum`` / ``exclusive_maximum``: strict); ``no_flag``: a field set by code only (a table job, an upstream
     run), never from the command line; ``flag_default``: the flag's default when it differs from the field's
     (e.g. a field None = "the preset" whose flag shows a value); ``group``: the field is a flag only of the entry
     points that ask for this group (``define_config_flags(cls, groups=...)``: an option one entry point would
     ignore is not offered there)."""
     meta = {"help": help, "choices": tuple(choices) if choices else None, "flag": flag, "parse": parse,
-            "minimum": minimum, "maximum": maximum, "exclusive_minimum": exclusive_minimum, "no_flag": no_flag,
+            "minimum": minimum, "maximum": maximum, "exclusive_minimum": exclusive_minimum,
+            "exclusive_maximum": exclusive_maximum, "no_flag": no_flag,
             "group": group}
     if flag_default is not dataclasses.MISSING:
         meta["flag_default"] = flag_default
@@ -155,8 +157,9 @@ class RunConfig:
                 if lo is not None and (value <= lo if meta.get("exclusive_minimum") else value < lo):
                     raise ConfigError(f"{flag} must be {'>' if meta.get('exclusive_minimum') else '>='} {lo}, "
                                       f"got {value}")
-                if hi is not None and value > hi:
-                    raise ConfigError(f"{flag} must be <= {hi}, got {value}")
+                if hi is not None and (value >= hi if meta.get("exclusive_maximum") else value > hi):
+                    raise ConfigError(f"{flag} must be {'<' if meta.get('exclusive_maximum') else '<='} {hi}, "
+                                      f"got {value}")
 
     def check_strategy(self) -> None:
         """``--strategy`` must be one the method supports, and ``multi_worker`` needs a TF_CONFIG naming a

@@ -109,7 +109,8 @@ class OLEDConfig(RunConfig):
 
     # Objective (Section 4.1) and its code variants.
     t: float = option(87.5, "Threshold t of the threshold unit: the top (100 - t)% activations are masked (a "
-                      "percentage in (0, 100)).", minimum=0.0, exclusive_minimum=True, maximum=100.0)
+                      "percentage in (0, 100)).", minimum=0.0, exclusive_minimum=True, maximum=100.0,
+                      exclusive_maximum=True)
     gamma: float | None = option(None, "Weight of L_cont (paper: 50; with --code_defaults 12.5 / 30 / 50 for MNIST "
                                  "/ CIFAR-10 / UCSD).", minimum=0.0)
     lambda_rec: float = option(1.0, "Weight lambda of L_rec (paper: 1).", minimum=0.0)
@@ -179,8 +180,6 @@ class OLEDConfig(RunConfig):
             raise ConfigError("--dataset is required: one of " + ", ".join(DATASETS))
         if cfg.dataset not in DATASETS:
             raise ConfigError(f"OLED does not support --dataset={cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-        if not cfg.t < 100.0:  # the upper bound is exclusive (check_fields checks 0 < t <= 100)
-            raise ConfigError(f"--t must be a percentage in (0, 100), got {cfg.t}")
         # image_folder: the kind (network, batch size, MM schedule) follows the images' channels, as in data.py.
         kind = input_kind(cfg.dataset, image_folder_channels(cfg.data_dir) if cfg.dataset == "image_folder" else None)
         up: dict[str, Any] = {}
