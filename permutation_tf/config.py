@@ -5,75 +5,84 @@ conv1..fc7 with conv1 stride 2 and the Top-CNN. ``paper`` = Sec. IV-D: M = 5, sk
 momentum 0.9, lr 1e-3, batch 10, 100 epochs, all segments of 50/10 (UCF101) or 100/15 (VID) videos per class.
 ``quick`` is sized for a shared 2-core CPU (measured: ~6 s per training step of 10 segments of 5 frames at 64 x 64
 with the other helpers' load): see README.md (video part).
+
+Every field is a flag of ``permutation_tf.train`` (:func:`common.config.option`; the field ``task`` is the flag
+``--method``); choices and bounds are checked once by :meth:`common.config.RunConfig.resolved`.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import ClassVar
 
-from common.config import RunConfig
+from common.config import RunConfig, option
 from common.errors import ConfigError
 
+METHODS = ("permutation", "rotnet", "shuffle_learn", "aot", "sorting")
 POOLINGS = ("mean", "max")
 SCORES = ("sampled", "all")
+INPUT_NORMS = ("mean_image", "mean_pixel", "pm1")
+INITS = ("caffe", "glorot")
+NORMS = ("none", "batch")
+MIN_FRAME_SIZE = 64     # smallest input for which conv1 (stride 2)..pool5 leaves >= 1 pixel
+PAPER_FRAME_SIZE = 225  # Sec. IV-D
 
 
 @dataclasses.dataclass
 class VideoConfig(RunConfig):
     method: ClassVar[str] = "permutation_video"
+    CODE_ROOTS: ClassVar[tuple[str, ...]] = ("permutation_tf.pipeline", "permutation_tf.model", "permutation_tf.data",
+                                             "permutation_tf.evaluate")
 
-    task: str = "permutation"            # permutation (ours) | rotnet | shuffle_learn | aot | sorting
-    m: int = 5                           # frames per segment (TABLE V); rotnet 1, shuffle_learn 5, sorting 4
-    skip: int = 2                        # frames skipped between the frames of a segment (TABLE VI)
-    frame_size: int | None = None        # frames resized to frame_size x frame_size (paper: 225)
-    conv1_stride: int = 2                # Sec. III-C (CaffeNet: 4)
-    class_list: str | None = None        # default: permutation_tf/data/<dataset>_20.txt for ucf101 / imagenet_vid
-    train_videos_per_class: int | None = None
-    test_videos_per_class: int | None = None
-    max_frames: int | None = None        # decode at most this many frames of a training video (None: all)
-    test_max_frames: int | None = None   # same for test videos
-    steps_per_epoch: int | None = None   # None: one pass over the normal-class segments
-    test_permutations: int = 1           # labels scored per test segment (deterministic, seeded)
-    score: str = "sampled"               # headline score: sampled (the paper's) or all (mean over all variants)
-    pooling: str = "mean"                # segment -> video pooling
-    lr: float = 1e-3
-    momentum: float = 0.9
-    eq8_class_average: bool = False      # literal 1/M! of Eq. 8 (see losses.py)
-    input_norm: str = "mean_image"       # CaffeNet: 0..255 minus the training mean frame | mean_pixel | pm1 (old)
-    init: str = "caffe"                  # CaffeNet's Gaussian weights and 0/1 biases | glorot (Keras defaults, old)
-    norm: str = "none"                   # none (CaffeNet, the paper) | batch (BatchNorm before each ReLU; beyond paper)
-    eval_batch_size: int = 32
+    task: str = option("permutation", "permutation = the paper's frame permutation prediction; the others are "
+                       "TABLE IV baselines.", choices=METHODS, flag="method")
+    m: int = option(5, "Frames per segment M (M! permutation classes; TABLE V: 3..6; rotnet uses 1, shuffle_learn "
+                    "5, sorting 4).", minimum=1)
+    skip: int = option(2, "Frames skipped between the frames of a segment (TABLE VI; 2 = f1,f4,f7,...).", minimum=0)
+    frame_size: int | None = option(None, f"Frames are resized to this square size (paper {PAPER_FRAME_SIZE}; "
+                                    "quick 64; at least 64 for CaffeNet conv1..pool5).", minimum=MIN_FRAME_SIZE)
+    conv1_stride: int = option(2, "Stride of conv1 during pretext training (Sec. III-C; CaffeNet: 4).", minimum=1)
+    class_list: str | None = option(None, "Class-list file (default permutation_tf/data/<dataset>_20.txt for "
+                                    "ucf101 / imagenet_vid).")
+    train_videos_per_class: int | None = option(None, "Cap on training videos per class (default: preset).",
+                                                minimum=1)
+    test_videos_per_class: int | None = option(None, "Cap on test videos per class (default: preset).", minimum=1)
+    max_frames: int | None = option(None, "Frames decoded per training video (default: preset; paper all).",
+                                    minimum=1)
+    test_max_frames: int | None = option(None, "Frames decoded per test video (default: preset; paper all).",
+                                         minimum=1)
+    steps_per_epoch: int | None = option(None, "Training steps per epoch (default: one pass over the segments).",
+                                         minimum=1)
+    test_permutations: int = option(1, "Deterministic permutation labels scored per test segment.", minimum=1)
+    score: str = option("sampled", "Headline score: the segment's own label (paper) or the mean over all labels.",
+                        choices=SCORES)
+    pooling: str = option("mean", "Segment-to-video pooling of Eq. 9 scores.", choices=POOLINGS)
+    lr: float = option(1e-3, "SGD learning rate (Sec. IV-D).", minimum=0, exclusive_minimum=True)
+    momentum: float = option(0.9, "SGD momentum (Sec. IV-D).", minimum=0)
+    eq8_class_average: bool = option(False, "Divide the cross-entropy by M! as Eq. 8 is printed.")
+    input_norm: str = option("mean_image", "Base-CNN input: mean_image = CaffeNet's (pixels 0..255 minus the mean "
+                             "frame of the normal training videos, Caffe's mean file); mean_pixel = minus the "
+                             "per-channel mean; pm1 = [0, 1] mapped to [-1, 1] (this package's first version, does "
+                             "not learn on moving_fashion).", choices=INPUT_NORMS)
+    init: str = option("caffe", "Weight init: caffe = bvlc_reference_caffenet's Gaussians (std 0.01 conv, 0.005 fc) "
+                       "and 0/1 biases; glorot = Keras defaults (Glorot-uniform, zero biases; the first version).",
+                       choices=INITS)
+    norm: str = option("none", "none = CaffeNet as in the paper; batch = BatchNormalization before every ReLU of the "
+                       "Base-CNN and before the Top-CNN's fc8 ReLU (NOT in the paper; a beyond-paper option).",
+                       choices=NORMS)
+    eval_batch_size: int = option(32, "Segments per batch when scoring the test videos.", minimum=1)
 
     PRESETS: ClassVar[dict] = {
         "smoke": dict(epochs=1, batch_size=4, frame_size=64, train_videos_per_class=2, test_videos_per_class=1,
                       max_frames=14, test_max_frames=14, steps_per_epoch=2),
         "quick": dict(epochs=4, batch_size=10, frame_size=64, train_videos_per_class=8, test_videos_per_class=3,
                       max_frames=16, test_max_frames=14, steps_per_epoch=2),
-        "paper": dict(epochs=100, batch_size=10, frame_size=225),
+        "paper": dict(epochs=100, batch_size=10, frame_size=PAPER_FRAME_SIZE),
     }
 
     def resolved(self):
-        cfg = super().resolved()
-        if cfg.task not in ("permutation", "rotnet", "shuffle_learn", "aot", "sorting"):
-            raise ConfigError(f"unknown --task={cfg.task!r}; use permutation, rotnet, shuffle_learn, aot or sorting")
-        from permutation_tf.networks import INITS, INPUT_NORMS, NORMS
-
-        if cfg.input_norm not in INPUT_NORMS:
-            raise ConfigError(f"--input_norm must be one of {', '.join(INPUT_NORMS)}, not {cfg.input_norm!r}")
-        if cfg.init not in INITS:
-            raise ConfigError(f"--init must be one of {', '.join(INITS)}, not {cfg.init!r}")
-        if cfg.norm not in NORMS:
-            raise ConfigError(f"--norm must be one of {', '.join(NORMS)}, not {cfg.norm!r}")
-        if cfg.pooling not in POOLINGS:
-            raise ConfigError(f"--pooling must be one of {POOLINGS}, not {cfg.pooling!r}")
-        if cfg.score not in SCORES:
-            raise ConfigError(f"--score must be one of {SCORES}, not {cfg.score!r}")
+        cfg = super().resolved()      # presets, every field's choices and bounds, the strategy
         if not 3 <= cfg.m <= 6 and cfg.task in ("permutation", "aot"):
             raise ConfigError(f"--m must be 3..6 (the paper's TABLE V range), not {cfg.m}")
-        if cfg.frame_size is not None and cfg.frame_size < 64:
-            raise ConfigError(f"--frame_size must be >= 64 (CaffeNet conv1..pool5), not {cfg.frame_size}")
-        if cfg.test_permutations < 1:
-            raise ConfigError(f"--test_permutations must be >= 1, not {cfg.test_permutations}")
         if cfg.task == "permutation":
             # A preset's frame cap never cuts a clip below one segment (TABLE V's M = 6 and TABLE VI's skip 3
             # span 16 and 17 frames); a cap given by the user is kept (and too short a clip is an error).

@@ -156,9 +156,10 @@ def train_stream(cfg, task, items, start_epoch: int = 0):
     return ds, steps, n
 
 
-def test_stream(cfg, task, items):
-    """The test segments in order, ``cfg.test_permutations`` deterministic labels each (Sec. III-D). A test video
-    shorter than one segment is an error here, before any decoding (its frame count from the container header)."""
+def check_test_videos(cfg, task, items) -> None:
+    """DataError unless every test video holds at least one segment of ``task.m`` frames with ``cfg.skip``
+    (within ``cfg.test_max_frames``), from the container headers' frame counts, before any decoding: a run calls
+    it before training, so a short test video never costs a training (or leaves a checkpoint behind)."""
     short = [i.path for i in items if count_segments([i], task.m, cfg.skip, cfg.test_max_frames) == 0]
     if short:
         span = segment_span(task.m, cfg.skip)
@@ -166,6 +167,12 @@ def test_stream(cfg, task, items):
         raise DataError(f"{len(short)} test video(s) hold no segment of M={task.m} frames with skip {cfg.skip} "
                         f"({span} frames{cap}), e.g. {short[0]}; lower M / the skip, raise --test_max_frames or use "
                         f"longer videos")
+
+
+def test_stream(cfg, task, items):
+    """The test segments in order, ``cfg.test_permutations`` deterministic labels each (Sec. III-D). A test video
+    shorter than one segment is an error here, before any decoding (:func:`check_test_videos`)."""
+    check_test_videos(cfg, task, items)
     return segment_dataset(items, m=task.m, skip=cfg.skip, size=(cfg.frame_size, cfg.frame_size), seed=cfg.seed,
                            training=False, batch_size=cfg.eval_batch_size, num_epochs=1,
                            test_permutations=cfg.test_permutations, max_frames=cfg.test_max_frames)

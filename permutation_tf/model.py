@@ -32,11 +32,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common.multiplayer import MultiPlayerModel, Player
 from common.video_clips import permutation_set
 from permutation_tf import losses
+from permutation_tf.config import METHODS
 from permutation_tf.networks import TopCNN, build_base_cnn, set_input_mean
 
-METHODS = ("permutation", "rotnet", "shuffle_learn", "aot", "sorting")
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,21 @@ def make_task(method: str, m: int = 5) -> SegmentTask:
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
-class FramePermutationModel(keras.Model):
+PLAYER = "network"
+
+
+class FramePermutationModel(MultiPlayerModel):
     """M-stream siamese CaffeNet + Top-CNN for one :class:`SegmentTask` (``permutation`` = the paper's method).
 
     Inputs are segments ``(batch, frames, H, W, 3)`` in [0, 1]. ``call`` gives the logits of the S frames as
-    given (Eq. 3-5); ``train_step`` minimises Eq. 6-8 (SGD set by ``compile``); ``segment_losses`` gives the
+    given (Eq. 3-5); ``train_step`` minimises Eq. 6-8 (one player of :class:`common.multiplayer.MultiPlayerModel`,
+    SGD set by ``compile``); ``segment_losses`` gives the
     per-segment scores; ``serve`` is the export signature."""
 
     def __init__(self, task: SegmentTask, frame_size=(225, 225), conv1_stride: int = 2,
                  average_over_classes: bool = False, input_norm: str = "mean_image", init: str = "caffe",
                  norm: str = "none", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(metric_names=("loss", "accuracy"), **kwargs)
         self.task = task
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.average_over_classes = bool(average_over_classes)
@@ -106,12 +111,16 @@ class FramePermutationModel(keras.Model):
         # Min / max of the "all" raw score over the test segments (Eq. 9), used by serve().
         self.score_min = keras.Variable(0.0, trainable=False, dtype="float32", name="score_min")
         self.score_max = keras.Variable(1.0, trainable=False, dtype="float32", name="score_max")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
     @property
-    def metrics(self):
-        return [self.loss_tracker, self.acc_tracker]
+    def loss_tracker(self):
+        """The epoch mean of the training loss (``loss`` of the logs)."""
+        return self.metrics[0]
+
+    @property
+    def acc_tracker(self):
+        """The epoch accuracy of the task's classifier (``accuracy`` of the logs)."""
+        return self.metrics[1]
 
     def set_input_mean(self, mean) -> None:
         """The training frames' mean (H, W, 3) in 0..255 that the Base-CNN subtracts (Caffe's mean file;
@@ -159,23 +168,21 @@ class FramePermutationModel(keras.Model):
         return logits, tf.tile(self._targets, [tf.shape(frames)[0]])
 
     # -------------------------------------------------------------------------------------------- train
-    def train_step(self, data):
-        frames, label = data["frames"], data["label"]
-        with tf.GradientTape() as tape:
-            logits, targets = self.train_logits(frames, label, training=True)
-            loss = losses.mean_loss(targets, logits, self.average_over_classes)
-            scaled = self.optimizer.scale_loss(loss)
-        variables = self.trainable_variables
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        self.loss_tracker.update_state(loss)
-        self.acc_tracker.update_state(targets, logits)
-        return {m.name: m.result() for m in self.metrics}
+    def compile(self, optimizer, **kwargs):
+        """One player, the whole network (Base-CNN + Top-CNN, trained jointly: Eq. 6-7) with ``optimizer`` (SGD,
+        :func:`make_optimizer`); ``train_step`` is :class:`common.multiplayer.MultiPlayerModel`'s (loss scaling,
+        per-replica loss weighting, metrics all-reduced across replicas). ``jit_compile`` ... pass through."""
+        self.compile_players([Player(PLAYER, [self.base, self.top], optimizer, lambda out: out["loss"])], **kwargs)
+        self.optimizer = self.player(PLAYER).optimizer   # a named attribute: checkpoints hold its state
 
-    def test_step(self, data):
-        logits, targets = self.train_logits(data["frames"], data["label"], training=False)
-        self.loss_tracker.update_state(losses.mean_loss(targets, logits, self.average_over_classes))
-        self.acc_tracker.update_state(targets, logits)
-        return {m.name: m.result() for m in self.metrics}
+    def compute_outputs(self, data, training: bool = False) -> dict:
+        """Eq. 6-8 on a (local) batch of streamed segments: ``loss`` (mean cross-entropy, float32) and
+        ``accuracy`` (of the task's classifier on its training examples)."""
+        logits, targets = self.train_logits(data["frames"], data["label"], training=training)
+        logits = tf.cast(logits, tf.float32)
+        loss = losses.mean_loss(targets, logits, self.average_over_classes)
+        hit = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(targets, tf.int32))
+        return {"loss": loss, "accuracy": tf.reduce_mean(tf.cast(hit, tf.float32))}
 
     # -------------------------------------------------------------------------------------------- score
     def variant_logits(self, ordered):
@@ -230,6 +237,5 @@ def build_model(task: SegmentTask, frame_size, conv1_stride: int = 2, average_ov
     model(np.zeros((1, task.streams, int(frame_size[0]), int(frame_size[1]), 3), np.float32))   # build
     if input_mean is not None:
         model.set_input_mean(input_mean)
-    model.compile(optimizer=make_optimizer(lr, momentum), jit_compile=jit_compile)
-    model.optimizer.build(model.trainable_variables)
+    model.compile(make_optimizer(lr, momentum), jit_compile=jit_compile)
     return model

@@ -33,12 +33,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from permutation_tf.config import INITS, INPUT_NORMS, MIN_FRAME_SIZE, NORMS  # noqa: F401 (re-exported)
+
 FEATURE_DIM = 4096      # fc7
 TOP_HIDDEN = 1024       # fc8 of the Top-CNN (paper silent)
-MIN_FRAME_SIZE = 64     # smallest input for which conv1(stride 2)..pool5 leaves >= 1 pixel
-INPUT_NORMS = ("mean_image", "mean_pixel", "pm1")
-INITS = ("caffe", "glorot")
-NORMS = ("none", "batch")
 # bvlc_reference_caffenet train_val.prototxt: (weight std, bias) of each layer.
 CAFFE_INIT = {"conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0), "conv4": (0.01, 1.0),
               "conv5": (0.01, 1.0), "fc6": (0.005, 1.0), "fc7": (0.005, 1.0), "classifier": (0.01, 0.0)}

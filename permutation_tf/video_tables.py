@@ -2,7 +2,7 @@
 The lead adds :data:`VIDEO_JOBS` to ``permutation_tf/tables.py``'s ``JOBS``.
 
 Imports nothing heavy at module level. Every job builds a :class:`permutation_tf.config.VideoConfig` and calls
-:func:`permutation_tf.train.run`; cell values are AUROC percentages (the paper's unit), one job per normal
+:func:`permutation_tf.pipeline.run`; cell values are AUROC percentages (the paper's unit), one job per normal
 class, ``n_parts`` = the number of classes (the report averages the parts, as the paper averages 20 classes).
 
 * On the paper's data (``ucf101``, ``imagenet_vid``; 20 classes each; skip with one line when absent):
@@ -49,7 +49,7 @@ def _config(dataset, c, method, m, skip, scale, workdir, data_dir, seed=0):
 
 
 def _run(*args) -> dict:
-    from permutation_tf.train import run
+    from permutation_tf.pipeline import run
 
     return run(_config(*args))
 

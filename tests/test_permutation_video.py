@@ -280,14 +280,18 @@ def test_training_stream_builds_under_global_seed_zero(tmp_path):
 
 
 def test_export_reloads_in_a_fresh_process(tmp_path, model3):
+    from common.lifecycle import Run
     from permutation_tf.config import VideoConfig
-    from permutation_tf.train import export
+    from permutation_tf.pipeline import export
 
     model3.set_score_range(np.array([0.5, 2.5]))
-    cfg = VideoConfig(dataset="moving_fashion", normal_class=2, m=3, export_dir=str(tmp_path), workdir=str(tmp_path))
-    out = export(model3, cfg, _segments(2, 3, 5))
+    cfg = VideoConfig(dataset="moving_fashion", normal_class=2, m=3, export_dir=str(tmp_path), workdir=str(tmp_path),
+                      frame_size=SIZE)
+    out = export(Run(cfg, tmp_path, tf.distribute.get_strategy()), model3, cfg, _segments(2, 3, 5))
     assert Path(out["path"]) == tmp_path / "permutation_moving_fashion_2" / "1"
-    assert set(out["max_abs_diff"]) == {"anomaly_score", "anomaly_score_raw", "permutation_probabilities"}
+    # metrics["export"][<model name>]: {"max_abs_diff_fresh_process": {signature: {output: diff}}, ...}
+    assert set(out["max_abs_diff_fresh_process"]["serving_default"]) == {"anomaly_score", "anomaly_score_raw",
+                                                                         "permutation_probabilities"}
 
 
 def test_video_job_fills_the_floor_row_and_rereads_a_finished_run(tmp_path):

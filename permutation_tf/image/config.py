@@ -5,22 +5,27 @@ was set to 64"; one-vs-all on the official split (Section IV-B). Where the paper
 defaults (lr 1e-3), as GEOM's code (reference notes 5.5); images scaled to [-1, 1] and 28 x 28 images padded to
 32 x 32 with -1 (black), as GEOM's code; image folders resized to ``image_size`` (default 64, see README).
 Presets only cut epochs and data, never the networks.
+
+Every field is a flag of ``permutation_tf.train_image`` (:func:`common.config.option`); choices and bounds are
+checked once by :meth:`common.config.RunConfig.resolved`.
 """
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, ClassVar
 
-from common.config import RunConfig, default_workdir
+from common.config import RunConfig, option
 from common.errors import ConfigError
-from permutation_tf.image.tasks import TASK_NAMES
 
+TASK_NAMES = ("jigsaw", "colorization", "inpainting", "counting", "splitbrain", "rotnet")
 DATASETS = ("fashion_mnist", "mnist", "mnist5k", "cifar10", "cifar100", "image_folder")
 GRAY_DATASETS = ("fashion_mnist", "mnist", "mnist5k")
 COLOR_TASKS = ("colorization", "splitbrain")
 PAPER_EPOCHS = 100
 PAPER_BATCH_SIZE = 64
 FOLDER_IMAGE_SIZE = 64
+IMAGE_SIZE = 32          # 28 x 28 images padded to 32 x 32, CIFAR as is
 
 
 @dataclasses.dataclass
@@ -28,6 +33,9 @@ class ImageTaskConfig(RunConfig):
     """One pretext task trained on one normal class; ``None`` fields are filled from the scale preset."""
 
     method: ClassVar[str] = "permutation_image"
+    CODE_ROOTS: ClassVar[tuple[str, ...]] = ("permutation_tf.image.pipeline", "permutation_tf.image.model",
+                                             "permutation_tf.image.data", "permutation_tf.image.evaluate",
+                                             "permutation_tf.image.scoring", "permutation_tf.image.tasks")
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         # Seconds on a few images: checks the plumbing only.
         "smoke": dict(epochs=2, batch_size=16, train_limit=64, test_limit=100),
@@ -39,19 +47,24 @@ class ImageTaskConfig(RunConfig):
         "paper": dict(epochs=PAPER_EPOCHS, batch_size=PAPER_BATCH_SIZE, train_limit=0, test_limit=0),
     }
 
-    task: str = "rotnet"
-    learning_rate: float = 1e-3
-    train_limit: int | None = None   # 0 = every training image of the normal class
-    test_limit: int | None = None    # 0 = the whole test set; else a stratified random subset
-    image_size: int | None = None    # None: 32 (28 x 28 images padded, CIFAR as is), image folders 64
-    color_bins: int = 10             # Colorization / Split-Brain: bins per chroma / luma channel
-    n_counts: int = 1000             # Counting: size of the count vector (Noroozi et al.: 1000)
-    count_margin: float = 10.0       # Counting: margin M of the contrastive term (Noroozi et al.: 10)
-    eval_batch_size: int = 256
-    floor: bool = True               # also compute the PCA-20 floor on the same split (common.floors)
+    task: str = option("rotnet", "The pretext task (Section IV-C).", choices=TASK_NAMES)
+    learning_rate: float = option(1e-3, "Adam learning rate (paper silent; GEOM's code: Keras default 1e-3).",
+                                  minimum=0, exclusive_minimum=True)
+    train_limit: int | None = option(None, "Use at most this many training images of the normal class (0 = all; "
+                                     "default: the --scale preset).", minimum=0)
+    test_limit: int | None = option(None, "Stratified subset of the test set (0 = all; default: the preset).",
+                                    minimum=0)
+    image_size: int | None = option(None, f"Side of the square network input, a multiple of 8 (default "
+                                    f"{IMAGE_SIZE}; image folders {FOLDER_IMAGE_SIZE}).", minimum=8)
+    color_bins: int = option(10, "Colorization / Split-Brain: quantisation bins per channel.", minimum=2)
+    n_counts: int = option(1000, "Counting: length of the count vector (Noroozi et al.: 1000).", minimum=1)
+    count_margin: float = option(10.0, "Counting: margin M of the contrastive term (Noroozi et al.: 10).",
+                                 minimum=0, exclusive_minimum=True)
+    eval_batch_size: int = option(256, "Images per batch when scoring the test set.", minimum=1)
+    floor: bool = option(True, "Also compute the PCA-20 reconstruction floor on the same split.")
 
     def resolved(self):
-        if self.task not in TASK_NAMES:
+        if self.task not in TASK_NAMES:   # before check_fields: this wording names the flag's value
             raise ConfigError(f"unknown --task={self.task!r}; choose one of {', '.join(TASK_NAMES)}")
         if self.dataset is None:
             raise ConfigError("--dataset is required: one of " + ", ".join(DATASETS))
@@ -62,21 +75,14 @@ class ImageTaskConfig(RunConfig):
             raise ConfigError(f"--task={self.task} predicts colour from gray and needs RGB images; {self.dataset} is "
                               f"grayscale (use cifar10, cifar100 or an RGB image_folder)")
         cfg = self
-        if cfg.workdir is None and cfg.scale in cfg.PRESETS:
-            cfg = dataclasses.replace(cfg, workdir=str(default_workdir(f"{cfg.method}_{cfg.task}", cfg.dataset,
-                                                                       cfg.normal_class, cfg.scale)))
-        cfg = super(ImageTaskConfig, cfg).resolved()
-        up: dict[str, Any] = {}
-        if cfg.image_size is None:
-            up["image_size"] = FOLDER_IMAGE_SIZE if cfg.dataset == "image_folder" else 32
-        for name in ("train_limit", "test_limit"):
-            if getattr(cfg, name) is None or getattr(cfg, name) < 0:
-                raise ConfigError(f"--{name} must be >= 0 (0 = all), got {getattr(cfg, name)}")
-        if cfg.learning_rate <= 0:
-            raise ConfigError(f"--learning_rate must be > 0, got {cfg.learning_rate}")
-        if cfg.color_bins < 2 or cfg.n_counts < 1 or cfg.count_margin <= 0:
-            raise ConfigError("--color_bins must be >= 2, --n_counts >= 1 and --count_margin > 0")
-        cfg = dataclasses.replace(cfg, **up)
-        if cfg.image_size < 8 or cfg.image_size % 8:
+        if cfg.image_size is None:   # before the workdir's hash: it covers the size that runs
+            cfg = dataclasses.replace(cfg, image_size=FOLDER_IMAGE_SIZE if cfg.dataset == "image_folder"
+                                      else IMAGE_SIZE)
+        cfg = super(ImageTaskConfig, cfg).resolved()   # presets, every field's choices and bounds, the strategy
+        if self.workdir is None:     # runs/permutation_image_<task>_<dataset>_class<c>_<scale>_<hash>
+            wd = Path(cfg.workdir)
+            cfg = dataclasses.replace(cfg, workdir=str(wd.with_name(wd.name.replace(
+                f"{cfg.method}_", f"{cfg.method}_{cfg.task}_", 1))))
+        if cfg.image_size % 8:
             raise ConfigError(f"--image_size must be a positive multiple of 8, got {cfg.image_size}")
         return cfg

@@ -6,8 +6,9 @@ class (:func:`train`), score the test images by the pretext loss under all of th
 export the scorer (:func:`export`). Writes ``config.json``, ``log.csv``, ``tb/``, ``checkpoint/`` (exact resume),
 ``test_losses.npz`` and ``metrics.json`` into the workdir.
 
-A run whose workdir already holds a ``metrics.json`` written under the same resolved config is not repeated
-(with ``resume``): its metrics are returned, which is how the registry's average jobs re-read the class runs.
+The run goes through :func:`common.lifecycle.run_experiment` (:func:`run` -> :func:`body`): a run whose workdir
+already holds the metrics of the same resolved config and code is not repeated (with ``resume``): its metrics
+are returned, which is how the registry's average jobs re-read the class runs.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def model_name(cfg: ImageTaskConfig) -> str:
 
 
 def build_model(cfg: ImageTaskConfig, input_shape):
-    """The task's :class:`PretextModel`, built and compiled with Adam(``learning_rate``)."""
+    """The task's :class:`PretextModel`, built and compiled with Adam(``learning_rate``) (call it inside the
+    run's strategy scope)."""
     import keras
 
     from common.training import resolve_jit_compile
@@ -59,67 +61,78 @@ class EpochTimer:
         return _Timer()
 
 
-def train(model, cfg: ImageTaskConfig, train_x, workdir: Path) -> dict:
+def train(model, cfg: ImageTaskConfig, train_x, workdir: Path, batch_size: int | None = None) -> dict:
     """Train the pretext task on the normal-class images: ``epochs`` epochs of shuffled batches of ``batch_size``
-    (the last, smaller batch kept). Returns the per-epoch losses and wall times."""
+    (default ``cfg.batch_size``; the last, smaller batch kept). Returns the per-epoch losses and wall times."""
     from common.training import epoch_batches, fit_resumable, num_batches
 
+    batch_size = int(batch_size or cfg.batch_size)
     timer = EpochTimer.make()
     t0 = time.time()
     # Exact resume (common/training.py): epoch e's batches depend on (seed, e) only.
-    logs = fit_resumable(model, lambda first: epoch_batches(train_x, cfg.batch_size, cfg.seed, first, cfg.epochs),
-                         epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(train_x), cfg.batch_size),
+    logs = fit_resumable(model, lambda first: epoch_batches(train_x, batch_size, cfg.seed, first, cfg.epochs),
+                         epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(train_x), batch_size),
                          callbacks=[timer], resume=cfg.resume)
     return {"loss_per_epoch": [float(l["loss"]) for l in logs if "loss" in l],
             "epoch_seconds": [round(s, 3) for s in timer.seconds], "train_seconds": time.time() - t0}
 
 
-def export(model, cfg: ImageTaskConfig, sample) -> dict:
-    """Export ``serving_default`` (images in [-1, 1] -> anomaly_score, transformation_losses) and check it in a
-    fresh process."""
-    import numpy as np
+def export(run, model, cfg: ImageTaskConfig, sample) -> dict:
+    """Export ``serving_default`` (``images`` in [-1, 1], the model's input shape -> ``anomaly_score``,
+    ``transformation_losses``) through the lifecycle (:meth:`common.lifecycle.Run.export`: TF Serving layout,
+    metadata, checked in a fresh process). Under a ``tf.distribute`` strategy an undistributed copy with the
+    same weights is exported."""
     import tensorflow as tf
 
-    from common.export import check_export, export_saved_model
+    from common.export import Signature
 
-    path = export_saved_model(model, model.serve, cfg.export_dir, model_name(cfg), model.input_shape_)
-    expected = {k: np.asarray(v) for k, v in model.serve(tf.constant(sample)).items()}
-    diffs = check_export(path, sample, expected, atol=1e-3, rtol=1e-3)
-    print(f"exported {path} (fresh-process check passed)", flush=True)
-    return {"path": str(path), "max_abs_diff_fresh_process": diffs}
+    if run.strategy is not tf.distribute.get_strategy():
+        copy = build_model(cfg, model.input_shape_)
+        copy.set_weights(model.get_weights())
+        model = copy
+    return run.export(model_name(cfg), model, {"serving_default": Signature(model.serve, model.input_shape_,
+                                                                             "images")},
+                      samples={"serving_default": sample}, atol=1e-3, rtol=1e-3,
+                      preprocessing=preprocessing(cfg, model.input_shape_))
+
+
+def preprocessing(cfg: ImageTaskConfig, input_shape) -> dict:
+    """What a client does to raw pixels before ``serving_default`` (:func:`permutation_tf.image.data.to_model_input`):
+    ``x / 127.5 - 1`` (uint8 -> [-1, 1]); smaller images (28 x 28) padded with -1 to the input size, image folders
+    resized (bilinear)."""
+    return {"kind": "images", "input_range": [-1.0, 1.0], "size": [int(input_shape[0]), int(input_shape[1])],
+            "channels": int(input_shape[2]), "resize": "bilinear" if cfg.dataset == "image_folder" else "pad",
+            "scaling": "x / 127.5 - 1 of 0..255 pixels; images smaller than the input padded with -1 (black) on all "
+                       "sides, image folders resized (bilinear)"}
 
 
 def run(config: ImageTaskConfig) -> dict:
-    """Train, score, evaluate and (optionally) export one pretext task on one normal class; returns metrics."""
+    """Train, score, evaluate and (optionally) export one pretext task on one normal class; returns metrics
+    (:func:`common.lifecycle.run_experiment`: a finished run of this config and code is re-read, not repeated)."""
+    from common.lifecycle import run_experiment
+
+    return run_experiment(config, body)
+
+
+def body(run) -> dict:
+    """The method's part of a run (:mod:`common.lifecycle`): data, model, training, scores, floor, export."""
     import numpy as np
 
-    from common.config import write_metrics
-    from common.run_identity import finished_metrics
-    from common.training import start_run
     from permutation_tf.image import evaluate
     from permutation_tf.image.data import prepare
     from permutation_tf.image.scoring import transformation_losses
 
-    resolved = config.resolved()
-    if resolved.resume and not resolved.export_dir:
-        done = finished_metrics(resolved)
-        if done is not None:
-            print(f"{resolved.task} {resolved.dataset} class {resolved.normal_class}: finished run in "
-                  f"{resolved.workdir}, AUROC {done['auroc']:.4f}", flush=True)
-            return done
-    t_start = time.time()
-    cfg, workdir = start_run(config)
+    cfg, workdir = run.config, run.workdir
     data = prepare(cfg)
+    batch_size = run.batch_size_for(len(data.train_x))
     print(f"{cfg.task} on {cfg.dataset} class {cfg.normal_class} ({data.summary['class_name']}), scale "
           f"{cfg.scale}: {len(data.train_x)} training images {data.input_shape}, {len(data.test_x)} test images "
-          f"({data.summary['n_test_anomalies']} anomalous); {cfg.epochs} epochs of batch {cfg.batch_size}; "
+          f"({data.summary['n_test_anomalies']} anomalous); {cfg.epochs} epochs of batch {batch_size}; "
           f"workdir {workdir}", flush=True)
-
-    from common.training import get_strategy
-
-    with get_strategy(cfg.strategy).scope():
+    with run.scope():
         model = build_model(cfg, data.input_shape)
-    training = train(model, cfg, data.train_x, workdir)
+    run.record_model(model)
+    training = train(model, cfg, data.train_x, workdir, batch_size)
 
     t_eval = time.time()
     losses = transformation_losses(model, data.test_x, cfg.eval_batch_size, desc="scoring test set")
@@ -132,10 +145,15 @@ def run(config: ImageTaskConfig) -> dict:
         metrics["floor"] = evaluate.floor_metrics(data.train_x, data.test_x, data.test_y, cfg.seed)
     metrics["eval_seconds"] = time.time() - t_eval
     if cfg.export_dir:
-        metrics["export"] = export(model, cfg, data.test_x[:37])
-    metrics["wall_seconds"] = time.time() - t_start
-    write_metrics(metrics, workdir)
+        export(run, model, cfg, data.test_x[:37])
     floor = f", PCA-20 floor {metrics['floor']['auroc']:.4f}" if cfg.floor else ""
     print(f"{cfg.task} {cfg.dataset} class {cfg.normal_class}: AUROC {metrics['auroc']:.4f}{floor} "
           f"({workdir / 'metrics.json'})", flush=True)
     return metrics
+
+
+def report(metrics: dict) -> str:
+    """The one line ``permutation_tf.train_image`` prints when a run is done (or re-read)."""
+    floor = f", PCA-20 floor {metrics['floor']['auroc']:.4f}" if "floor" in metrics else ""
+    return (f"{metrics.get('task')} {metrics.get('dataset')} class {metrics.get('normal_class')}: AUROC "
+            f"{metrics['auroc']:.4f}{floor}")

@@ -22,8 +22,7 @@ import tensorflow as tf
 from common.errors import ConfigError
 from permutation_tf.image import networks as nets_lib
 from permutation_tf.image import transforms as T
-
-TASK_NAMES = ("jigsaw", "colorization", "inpainting", "counting", "splitbrain", "rotnet")
+from permutation_tf.image.config import TASK_NAMES  # noqa: F401 (re-exported)
 
 
 def _gap(feature_map):
