@@ -61,10 +61,10 @@ def test_refused_strategies_are_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("size", [96, 128])
-def test_paper_size_game_step_and_export(size, tmp_path):
+def test_paper_size_game_step_and_export(size, tmp_path, reload_in_process):
     """The paper's networks at STL-10 (96) and ImageNet pre-training (128) size: one AE step, one game step of
-    both players (distributed repair network, history buffer, mask head), the discriminator export reloaded in
-    a fresh process. Batch of two."""
+    both players (distributed repair network, history buffer, mask head), the discriminator export reloaded and
+    compared (in this process: the fresh-process reload is tested at smoke size). Batch of two."""
     import keras
     import tensorflow as tf
 
@@ -95,7 +95,7 @@ def test_paper_size_game_step_and_export(size, tmp_path):
     check_export(path, x, expected)
 
 
-def test_paper_size_transfer_alexnet_227(tmp_path):
+def test_paper_size_transfer_alexnet_227(tmp_path, reload_in_process):
     """Tables 3-5: the 227x227 ImageNet AlexNet initialised from a 128 px discriminator trunk, one VOC-style
     fine-tuning step (20 sigmoid outputs), the layer-wise feature model at 227, and the classifier exported."""
     import keras

@@ -1,5 +1,6 @@
 """Every NRE network at the paper's sizes (issue 17, item 10; the paper scale is never run here): one training
-step of the plain AE, one Eq. 5 step of NRE initialised from it, and one export checked in a fresh process, on a
+step of the plain AE, one Eq. 5 step of NRE initialised from it, and one export reloaded and compared (in this
+process: the fresh-process reload is tested at smoke size, tests/test_nre_pipeline.py), on a
 batch of two, so that a user with a GPU meets no shape or dtype error after hours of data preparation.
 
 * ``alexnet``: Table 2's AlexNet AE on 227x227x3 images (the ``image_folder`` path of ``nre_tf.train``);
@@ -28,7 +29,7 @@ def _one_step(model, data) -> dict:
 
 
 @pytest.mark.parametrize("arch, shape, dataset", CASES, ids=[f"{a}-{s[0]}" for a, s, _ in CASES])
-def test_paper_size_step_and_export(tmp_path, arch, shape, dataset):
+def test_paper_size_step_and_export(tmp_path, arch, shape, dataset, reload_in_process):
     from common.lifecycle import Run
     from nre_tf import experiment, networks, trainer
     from nre_tf.model import NREModel
@@ -47,12 +48,12 @@ def test_paper_size_step_and_export(tmp_path, arch, shape, dataset):
     near = far = bank[[1, 0]][:, None, :]  # T = 1: the other sample of the batch
     logs = _one_step(nre, (x, near, far))
     assert {"loss", "d_x_xrec", "d_xrec_near", "s_xrec_far"} <= set(logs)
-    # The export of nre_tf.train, reloaded and compared in a fresh process.
+    # The export of nre_tf.train, reloaded and compared.
     cfg = NREConfig(dataset=dataset, scale="paper", workdir=str(tmp_path / "w"), export_dir=str(tmp_path / "e"))
     run = Run(cfg, tmp_path / "w", tf.distribute.get_strategy())
     out = nre.serve(tf.constant(x))
     assert out["reconstruction"].shape == (2, *shape) and out["anomaly_score"].shape == (2,)
-    entry = experiment.export(run, nre, shape, x)  # the fresh process's outputs have the in-process shapes
+    entry = experiment.export(run, nre, shape, x)  # the reloaded outputs have the in-process shapes
     assert max(entry["max_abs_diff_fresh_process"]["serving_default"].values()) < 1e-4
 
 
