@@ -253,15 +253,18 @@ def run(base, datasets, workdir, factors=FACTORS, log=print) -> list[dict]:
     defaults; its ``dataset`` / ``workdir`` are replaced per dataset by ``<workdir>/<dataset>``). Returns every
     finished cell's row (also in ``<workdir>/sweep.csv`` / ``sweep.md``)."""
     from common.config import write_json_atomic
-    from common.training import start_run
+    from common.lifecycle import run_experiment
 
     workdir = Path(workdir)
     rows = []
-    for ds in datasets:
-        cfg, ds_dir = start_run(dataclasses.replace(base, dataset=ds, workdir=str(workdir / ds)))
+
+    def sweep_dataset(run):
+        """The cells of one dataset; a finished cell (its JSON file) is not run again, so a killed sweep
+        resumes. Run with ``reuse_finished=False``: the factors are not part of the run identity."""
+        cfg, ds_dir = run.config, run.workdir
         cells = cells_for(cfg, factors)
         todo = [c for c in cells if not (ds_dir / "cells" / f"{c.name}.json").is_file()]
-        log(f"{ds}: {len(cells)} cells, {len(cells) - len(todo)} already done")
+        log(f"{cfg.dataset}: {len(cells)} cells, {len(cells) - len(todo)} already done")
         shared = _Shared(cfg, ds_dir, t3.attack_split(cfg)) if todo else None
         for cell in cells:
             path = ds_dir / "cells" / f"{cell.name}.json"
@@ -270,10 +273,15 @@ def run(base, datasets, workdir, factors=FACTORS, log=print) -> list[dict]:
                 row = run_cell(cell, cfg, shared, ds_dir)
                 row["wall_seconds"] = time.perf_counter() - t0
                 write_json_atomic(row, path)
-                log(f"{ds} {cell.factor}={cell.value}: MagNet / NRE at eps 0.2 {row['magnet_0.2']:.3f} / "
+                log(f"{cfg.dataset} {cell.factor}={cell.value}: MagNet / NRE at eps 0.2 {row['magnet_0.2']:.3f} / "
                     f"{row['nre_0.2']:.3f} ({row['wall_seconds']:.0f} s)")
             rows.append(_read(path))
             write_tables(rows, workdir)
+        return {"dataset": cfg.dataset, "cells": [c.name for c in cells], "ran": [c.name for c in todo]}
+
+    for ds in datasets:
+        run_experiment(dataclasses.replace(base, dataset=ds, workdir=str(workdir / ds)), sweep_dataset,
+                       reuse_finished=False)
     return rows
 
 
