@@ -29,21 +29,6 @@ class ConfigError(ReproError):
     """A flag or config value is unknown, out of range or inconsistent."""
 
 
-def check_non_negative(**values) -> None:
-    """ConfigError for the first ``--name=value`` below 0 (None = "take the preset", allowed). For limits where
-    0 means "all": a negative limit must not silently mean "all" as well."""
-    for name, value in values.items():
-        if value is not None and value < 0:
-            raise ConfigError(f"--{name} must be >= 0, got {value}")
-
-
-def check_positive(**values) -> None:
-    """ConfigError for the first ``--name=value`` that is not > 0 (None = "take the preset", allowed)."""
-    for name, value in values.items():
-        if value is not None and not value > 0:
-            raise ConfigError(f"--{name} must be > 0, got {value}")
-
-
 def one_line(message) -> str:
     """``message`` as a single line (continuation lines joined with '; ')."""
     return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())

@@ -131,13 +131,6 @@ def config_from_flags(config_cls, **overrides):
 
 define_config_flags(RunConfig)
 
-COMMON_FLAGS = tuple(flag_name(f) for f in flag_fields(RunConfig))
-
-
-def common_values() -> dict:
-    """The parsed values of the shared flags as a plain dict (``flag_values(RunConfig)`` with every key)."""
-    return {name: FLAGS[name].value for name in COMMON_FLAGS} | flag_values(RunConfig)
-
 
 def preflight(config):
     """Every check of a run that needs no TensorFlow, for an entry point's ``main`` to call before ``run``
@@ -151,11 +144,6 @@ def preflight(config):
     check_output_dirs(cfg.workdir, cfg.export_dir)
     check_data_dir(cfg.dataset, cfg.data_dir)
     return cfg
-
-
-def parse_jit_compile(value: str):
-    """Map the --jit_compile flag to what ``keras.Model.compile`` expects."""
-    return {"auto": "auto", "true": True, "false": False}.get(value, value)
 
 
 def entry_main(config_cls, run, report=None, **overrides):

@@ -123,20 +123,6 @@ def for_this_worker(config, strategy):
     return dataclasses.replace(config, workdir=tmp, export_dir=None), tmp
 
 
-def run_on_this_worker(config, run):
-    """``run(config, strategy)`` with the ``--strategy`` of ``config``; under ``multi_worker`` a non-chief worker
-    gets :func:`for_this_worker`'s temporary workdir (deleted afterwards), so only the chief writes results."""
-    import shutil
-
-    strategy = get_strategy(config.strategy)
-    config, worker_tmp = for_this_worker(config, strategy)
-    try:
-        return run(config, strategy)
-    finally:
-        if worker_tmp:
-            shutil.rmtree(worker_tmp, ignore_errors=True)
-
-
 def weights_digest(model) -> str:
     """SHA-256 (first 16 hex digits) of a model's weights (or of a list of models' weights), in order: equal
     digests = identical weights."""
