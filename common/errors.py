@@ -29,6 +29,14 @@ class ConfigError(ReproError):
     """A flag or config value is unknown, out of range or inconsistent."""
 
 
+def check_positive(**values) -> None:
+    """ConfigError for the first ``--name=value`` that is not > 0 (None = "take the default", allowed); for the
+    argparse command lines (the config fields are checked by ``common.config.RunConfig.check_fields``)."""
+    for name, value in values.items():
+        if value is not None and not value > 0:
+            raise ConfigError(f"--{name} must be > 0, got {value}")
+
+
 def one_line(message) -> str:
     """``message`` as a single line (continuation lines joined with '; ')."""
     return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
