@@ -25,6 +25,28 @@ UCF101_URL = "https://www.crcv.ucf.edu/data/UCF101.php"
 VID_URL = "https://image-net.org/challenges/LSVRC/2015/ (ILSVRC2015_VID.tar.gz)"
 
 
+# Segment arithmetic (no TensorFlow, so that configs can check M and skip before TensorFlow is imported).
+MIN_M, MAX_M = 1, 8  # the paper uses M = 3..6; M = 1 streams single frames (frame-level baselines)
+
+
+def check_segment(m: int, skip: int):
+    if not MIN_M <= int(m) <= MAX_M:
+        raise DataError(f"frames per segment M must be {MIN_M}..{MAX_M} (M! permutation classes), not {m}")
+    if int(skip) < 0:
+        raise DataError(f"frame skip must be >= 0, not {skip}")
+
+
+def segment_span(m: int, skip: int) -> int:
+    """Frames one segment covers from its first to its last frame: (M-1)(skip+1) + 1."""
+    check_segment(m, skip)
+    return (m - 1) * (skip + 1) + 1
+
+
+def num_segments(n_frames: int, m: int, skip: int = 0) -> int:
+    """Z = N - (M-1)(skip+1) segments of a video of N frames (0 if it is shorter than one span)."""
+    return max(0, int(n_frames) - segment_span(m, skip) + 1)
+
+
 @dataclass(frozen=True)
 class VideoItem:
     """One video: a file (UCF101, video folder) or a folder of frames (ImageNet VID); ``label`` 0-based."""

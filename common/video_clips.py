@@ -32,12 +32,12 @@ from functools import lru_cache
 import numpy as np
 import tensorflow as tf
 
-from common.data_video import VideoItem, read_video, video_frame_count
+from common.data_video import (MAX_M, MIN_M, VideoItem, check_segment as _check, num_segments,  # noqa: F401
+                               read_video, segment_span, video_frame_count)
 from common.errors import DataError
 from common.streaming import epoch_order
 
 LABEL_SALT, TEST_LABEL_SALT, SEGMENT_SHUFFLE_SALT = 0x504C, 0x544C, 0x5353
-MIN_M, MAX_M = 1, 8  # the paper uses M = 3..6; M = 1 streams single frames (frame-level baselines)
 
 __all__ = ["segment_span", "num_segments", "segment_frame_indices", "permutation_set", "permutation_index",
            "permutation_from_index", "permute", "unpermute", "OneClassVideos", "one_class_videos",
@@ -45,24 +45,6 @@ __all__ = ["segment_span", "num_segments", "segment_frame_indices", "permutation
 
 
 # ------------------------------------------------------------------------------------------------ segments
-def _check(m: int, skip: int):
-    if not MIN_M <= int(m) <= MAX_M:
-        raise DataError(f"frames per segment M must be {MIN_M}..{MAX_M} (M! permutation classes), not {m}")
-    if int(skip) < 0:
-        raise DataError(f"frame skip must be >= 0, not {skip}")
-
-
-def segment_span(m: int, skip: int) -> int:
-    """Frames one segment covers from its first to its last frame: (M-1)(skip+1) + 1."""
-    _check(m, skip)
-    return (m - 1) * (skip + 1) + 1
-
-
-def num_segments(n_frames: int, m: int, skip: int = 0) -> int:
-    """Z = N - (M-1)(skip+1) segments of a video of N frames (0 if it is shorter than one span)."""
-    return max(0, int(n_frames) - segment_span(m, skip) + 1)
-
-
 def segment_frame_indices(n_frames: int, m: int, skip: int = 0) -> np.ndarray:
     """(Z, M) int64: row t = frames t, t+(skip+1), ..., t+(M-1)(skip+1) (0-based)."""
     z = num_segments(n_frames, m, skip)

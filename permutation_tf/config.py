@@ -86,7 +86,7 @@ class VideoConfig(RunConfig):
         if cfg.task == "permutation":
             # A preset's frame cap never cuts a clip below one segment (TABLE V's M = 6 and TABLE VI's skip 3
             # span 16 and 17 frames); a cap given by the user is kept (and too short a clip is an error).
-            from common.video_clips import segment_span
+            from common.data_video import segment_span
 
             span = segment_span(cfg.m, cfg.skip)
             raised = {k: span for k in ("max_frames", "test_max_frames")
