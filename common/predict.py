@@ -45,7 +45,7 @@ maximum and L2 norm). Videos: ``n_frames`` (frames decoded), ``n_scored`` (frame
 (the frame, or the first frame of the clip, with the highest ranking output) and, for every output,
 ``<name>_max`` and ``<name>_mean`` over all the video's frames / clips (and all values of a per-frame tensor).
 
-``--figure`` writes a PNG of the inputs with the highest and the lowest ``--rank_by`` column (default
+``--figure`` (default: the ``--out`` path with ``.png``; ``--figure=none``: none) is a PNG of the inputs with the highest and the lowest ``--rank_by`` column (default
 ``anomaly_score`` for images and ``anomaly_score_mean`` for videos, else the first per-row scalar output), the
 column named in its title: the model-sized input of an image; for a video its peak frame (the middle frame
 of its peak clip).
@@ -689,7 +689,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files and folders whose "
                    "relative path or name matches GLOB (repeatable), e.g. --exclude='*_gt' for UCSD's mask folders")
     p.add_argument("--batch_size", type=int, default=64, help="inputs (images, frames or clips) per call (64)")
-    p.add_argument("--figure", default=None, help="PNG of the inputs with the highest and lowest --rank_by value")
+    p.add_argument("--figure", default=None, help="PNG of the inputs with the highest and lowest --rank_by value "
+                   "(default: the --out path with .png; 'none' for no figure)")
     p.add_argument("--rank_by", default=None, help="CSV column ordering the figure (default anomaly_score for "
                    "images, anomaly_score_mean for videos, else the first scalar output)")
     p.add_argument("--figure_count", type=int, default=8, help="pictures per figure row (8)")
@@ -720,7 +721,8 @@ def main(argv=None) -> int:
     if args.input_range is not None:
         parse_range(args.input_range, "--input_range")
     out = Path(args.out)
-    figure = Path(args.figure) if args.figure else None
+    figure = None if str(args.figure).lower() == "none" else Path(args.figure) if args.figure else \
+        out.with_suffix(".png")
     _check_outputs(out, figure)
     exclude = [out] + ([figure] if figure else [])
     root = check_data_dir(args.data_dir, exclude, args.exclude)

@@ -299,9 +299,9 @@ def test_permutation_video_clips_subprocess(exports, tmp_path):
     for i in range(7):
         _png(d / "frames_b" / f"{i:03d}.png", _rand(rng, 8, 8, 3))
     out, fig = tmp_path / "clips.csv", tmp_path / "clips.png"
-    proc = _cli(f"--model={exports['perm_video']}", f"--data_dir={d}", f"--out={out}", f"--figure={fig}",
-                "--batch_size=4")
+    proc = _cli(f"--model={exports['perm_video']}", f"--data_dir={d}", f"--out={out}", "--batch_size=4")
     assert proc.returncode == 0, proc.stderr
+    assert fig.is_file()  # the figure goes beside the CSV by default
     rows, cols = _read_csv(out)
     assert [r["path"] for r in rows] == ["frames_b", "walk.avi"]
     for name in PERM_VIDEO_OUTPUTS:
