@@ -721,8 +721,10 @@ def main(argv=None) -> int:
     if args.input_range is not None:
         parse_range(args.input_range, "--input_range")
     out = Path(args.out)
-    figure = None if str(args.figure).lower() == "none" else Path(args.figure) if args.figure else \
-        out.with_suffix(".png")
+    if args.figure is None:
+        figure = out.with_suffix(".png")
+    else:
+        figure = None if args.figure.lower() == "none" else Path(args.figure)
     _check_outputs(out, figure)
     exclude = [out] + ([figure] if figure else [])
     root = check_data_dir(args.data_dir, exclude, args.exclude)
