@@ -17,13 +17,7 @@ from artifacts_tf.config import ArtifactsConfig
 cflags.define_config_flags(ArtifactsConfig)
 
 
-def _run(config):
-    from artifacts_tf.experiment import run   # TensorFlow only once the flags are checked
-
-    return run(config)
-
-
-main = cflags.entry_main(ArtifactsConfig, _run)
+main = cflags.entry_main(ArtifactsConfig, "artifacts_tf.experiment")
 
 if __name__ == "__main__":
     cflags.run(main)

@@ -146,18 +146,24 @@ def preflight(config):
     return cfg
 
 
-def entry_main(config_cls, run, report=None, **overrides):
-    """The ``main`` of an entry point: the config of the parsed flags (:func:`config_from_flags`), INFO logging,
-    ``run(config)``, then ``report(metrics)`` printed when given. Entry modules hold only their flags and
-    ``cflags.run(entry_main(Config, lib.run))``."""
+def entry_main(config_cls, library: str, report=None, run_kwargs: dict | None = None):
+    """The ``main`` of an entry point: the config of the parsed flags (:func:`config_from_flags`: bad flags fail
+    here, before TensorFlow is imported), then the library module ``library`` (e.g. ``"oled_tf.experiment"``) is
+    imported and ``library.run(config, **run_kwargs)`` runs; its metrics are printed by ``report`` (default the
+    library's own ``report`` function when it has one). An entry module is its flags and
+    ``main = cflags.entry_main(Config, "pkg.library")``."""
+    import importlib
     import logging
 
     def main(argv):
-        config = config_from_flags(config_cls, **overrides)
+        config = config_from_flags(config_cls)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-        metrics = run(config)
-        if report is not None:
-            print(report(metrics), flush=True)
+        logging.getLogger("tensorflow").setLevel(logging.WARNING)  # SavedModel writing logs every asset at INFO
+        module = importlib.import_module(library)
+        metrics = module.run(config, **(run_kwargs or {}))
+        show = report or getattr(module, "report", None)
+        if show is not None:
+            print(show(metrics), flush=True)
         return 0
 
     return main

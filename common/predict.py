@@ -629,7 +629,7 @@ def draw_figure(extremes: Extremes, path: Path, rank_col: str, title: str) -> No
     labels = (("most anomalous" if anomalous else "highest") + f"\n{rank_col}",
               ("least anomalous" if anomalous else "lowest") + f"\n{rank_col}")
     n_cols = max(len(high), 1)
-    fig, axes = plt.subplots(2, n_cols, figsize=(1.6 * n_cols + 1.4, 4.2), squeeze=False)
+    fig, axes = plt.subplots(2, n_cols, figsize=(1.6 * n_cols + 1.4, 4.9), squeeze=False)
     for r, items in enumerate((high, low)):
         for c in range(n_cols):
             ax = axes[r, c]

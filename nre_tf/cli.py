@@ -1,5 +1,4 @@
-"""What NRE's entry points (``python -m nre_tf.train``, ``nre_tf.table1`` .. ``table4``) share: the lazy import
-of a run (TensorFlow is imported only after the flags are checked), the table's default ``--lambdas`` and the JSON
+"""What NRE's entry points (``python -m nre_tf.train``, ``nre_tf.table1`` .. ``table4``) share: the table's default ``--lambdas`` and the JSON
 report. Defines no flag; the flags come from :class:`nre_tf.config.NREConfig`
 (:func:`common.flags.define_config_flags`), defined by each entry module.
 """
@@ -7,15 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-
-
-def lazy_run(module: str, **kwargs) -> Callable:
-    """``config -> <module>.run(config, **kwargs)``, importing ``module`` only when called."""
-    def run(config):
-        import importlib
-
-        return importlib.import_module(module).run(config, **kwargs)
-    return run
 
 
 def set_default_lambdas(lambdas: Sequence[float]) -> None:

@@ -10,7 +10,7 @@ from nre_tf.config import NREConfig
 cflags.define_config_flags(NREConfig, groups=("table1",))
 cli.set_default_lambdas((0.5, 0.2, 0.3))
 
-main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.representation_eval"),
+main = cflags.entry_main(NREConfig, "nre_tf.representation_eval",
                          cli.json_report(show=("dataset", "scale", "values", "wall_seconds")))
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from nre_tf.config import NREConfig
 cflags.define_config_flags(NREConfig, groups=("table2",))
 cli.set_default_lambdas((0.5, 0.25, 0.25))
 
-main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.voc_transfer", require_voc=False), cli.json_report())
+main = cflags.entry_main(NREConfig, "nre_tf.voc_transfer", cli.json_report(),
+                         run_kwargs={"require_voc": False})
 
 if __name__ == "__main__":
     cflags.run(main)

@@ -14,7 +14,7 @@ from nre_tf.config import NREConfig
 cflags.define_config_flags(NREConfig, groups=("table3",))
 cli.set_default_lambdas((0.6, 0.2, 0.2))
 
-main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.adversarial"), cli.json_report(
+main = cflags.entry_main(NREConfig, "nre_tf.adversarial", cli.json_report(
     show=("dataset", "scale", "target_accuracy", "substitute_accuracy", "no_defence", "clean_refined", "values",
           "reformer_loss", "wall_seconds")))
 

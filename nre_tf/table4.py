@@ -10,7 +10,7 @@ from nre_tf.config import NREConfig
 cflags.define_config_flags(NREConfig, groups=())
 cli.set_default_lambdas((0.6, 0.2, 0.2))
 
-main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.ucsd_eval"), cli.json_report())
+main = cflags.entry_main(NREConfig, "nre_tf.ucsd_eval", cli.json_report())
 
 if __name__ == "__main__":
     cflags.run(main)

@@ -15,7 +15,7 @@ from nre_tf.config import NREConfig
 
 cflags.define_config_flags(NREConfig, groups=())
 
-main = cflags.entry_main(NREConfig, cli.lazy_run("nre_tf.experiment"), cli.json_report())
+main = cflags.entry_main(NREConfig, "nre_tf.experiment", cli.json_report())
 
 if __name__ == "__main__":
     cflags.run(main)

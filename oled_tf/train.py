@@ -17,16 +17,7 @@ from oled_tf.config import OLEDConfig
 cflags.define_config_flags(OLEDConfig)
 
 
-def main(argv):
-    import logging
-
-    config = cflags.config_from_flags(OLEDConfig)  # bad flags fail here, before TensorFlow is imported
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from oled_tf.experiment import report, run
-
-    print(report(run(config)), flush=True)
-    return 0
-
+main = cflags.entry_main(OLEDConfig, "oled_tf.experiment")
 
 if __name__ == "__main__":
     cflags.run(main)

@@ -17,11 +17,7 @@ from permutation_tf.config import VideoConfig
 cflags.define_config_flags(VideoConfig)
 
 
-def main(argv):
-    from permutation_tf import pipeline   # TensorFlow is imported only once the flags are checked
-
-    return cflags.entry_main(VideoConfig, pipeline.run, pipeline.report)(argv)
-
+main = cflags.entry_main(VideoConfig, "permutation_tf.pipeline")
 
 if __name__ == "__main__":
     cflags.run(main)

@@ -17,11 +17,7 @@ from permutation_tf.image.config import ImageTaskConfig
 cflags.define_config_flags(ImageTaskConfig)
 
 
-def main(argv):
-    from permutation_tf.image import pipeline   # TensorFlow is imported only once the flags are checked
-
-    return cflags.entry_main(ImageTaskConfig, pipeline.run, pipeline.report)(argv)
-
+main = cflags.entry_main(ImageTaskConfig, "permutation_tf.image.pipeline")
 
 if __name__ == "__main__":
     cflags.run(main)
