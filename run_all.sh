@@ -42,9 +42,20 @@ for arg in "$@"; do
   esac
 done
 
-if [ "$dry_run" -eq 1 ] && [ -x .venv/bin/python ]; then
-  :  # a dry run installs nothing: the existing .venv is enough to plan
-elif [ -f scripts/setup.sh ]; then
+args=("$@")
+if [ "$has_scale" -eq 0 ]; then
+  args=(--scale=quick "${args[@]}")
+fi
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+
+if [ "$dry_run" -eq 1 ]; then
+  # The plan needs only the standard library: no setup, so a fresh clone prints it in seconds.
+  py=.venv/bin/python
+  [ -x "$py" ] || py=${PYTHON:-python3}
+  exec "$py" -m common.run_tables "${args[@]}"
+fi
+
+if [ -f scripts/setup.sh ]; then
   bash scripts/setup.sh
 else
   echo "run_all: scripts/setup.sh not found; using the existing .venv" >&2
@@ -53,10 +64,4 @@ if [ ! -x .venv/bin/python ]; then
   echo "error: .venv/bin/python not found; run scripts/setup.sh first" >&2
   exit 2
 fi
-
-args=("$@")
-if [ "$has_scale" -eq 0 ]; then
-  args=(--scale=quick "${args[@]}")
-fi
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 exec .venv/bin/python -m common.run_tables "${args[@]}"

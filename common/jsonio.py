@@ -5,23 +5,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 
 def to_jsonable(obj):
-    """``obj`` with paths, numpy scalars / arrays, tuples and dataclasses turned into JSON values."""
+    """``obj`` with paths, numpy scalars / arrays, tuples and dataclasses turned into JSON values (numpy is not
+    imported here: where it is not loaded there are no numpy values, and the plan of ``run_all.sh --dry_run``
+    needs no third-party package)."""
+    np = sys.modules.get("numpy")
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, np.generic):
+    if np is not None and isinstance(obj, np.generic):
         return obj.item()
-    if isinstance(obj, np.ndarray):
+    if np is not None and isinstance(obj, np.ndarray):
         return obj.tolist()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return to_jsonable(dataclasses.asdict(obj))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.floors import FLOOR_ROW
+from common.registry import FLOOR_ROW
 from common.registry import Job, JobResult, get_table
 
 TASKS = ("count", "colorization", "inpainting", "splitbrain", "jigsaw", "rotnet")
