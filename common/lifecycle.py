@@ -75,6 +75,19 @@ class Run:
     def replicas(self) -> int:
         return int(self.strategy.num_replicas_in_sync)
 
+    def undistributed(self, model, build: Callable[[], Any]):
+        """``model`` itself under the default strategy; under another, ``build()`` (called outside the
+        strategy's scope) with ``model``'s weights: for what must run on plain variables after training, such as
+        an export (Keras cannot export functions of mirrored variables)."""
+        import tensorflow as tf
+
+        if self.strategy is tf.distribute.get_strategy() or self.config.strategy == "default":
+            return model
+        with tf.distribute.get_strategy().scope():  # the default strategy, whatever scope the caller is in
+            copy = build()
+        copy.set_weights(model.get_weights())
+        return copy
+
     def record(self, **values) -> None:
         """Note facts about what ran for ``metrics.json`` (the body's own metrics keep precedence)."""
         self.records.update(values)

@@ -77,7 +77,7 @@ def export(run, nre, input_shape, sample) -> dict:
     from common.export import Signature
     from nre_tf import trainer
 
-    model = nre if run.config.strategy == "default" else trainer.undistributed_copy(nre)
+    model = run.undistributed(nre, lambda: trainer.undistributed_copy(nre))
     return run.export(model_name(run.config), model,
                       {"serving_default": Signature(model.serve, tuple(input_shape), "images")},
                       samples={"serving_default": sample},

@@ -120,10 +120,7 @@ def export(run, model, cfg: OLEDConfig, data, norm: dict) -> dict:
 
     from oled_tf import evaluate as ev
 
-    if run.strategy is not tf.distribute.get_strategy():
-        copy = build_model(cfg, data.kind, compile_model=False)
-        copy.set_weights(model.get_weights())
-        model = copy
+    model = run.undistributed(model, lambda: build_model(cfg, data.kind, compile_model=False))
     ucsd = data.frame_ids is not None
     signatures, preprocessing = export_signatures(model, cfg, ucsd)
     sample = data.test_x[:37]

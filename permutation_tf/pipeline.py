@@ -68,14 +68,9 @@ def export(run, model, cfg: VideoConfig, sample) -> dict:
     ``anomaly_score``, ``anomaly_score_raw``, ``permutation_probabilities``) through :meth:`common.lifecycle.Run.export`
     (TF Serving layout, metadata, fresh-process check). Under a ``tf.distribute`` strategy an undistributed copy
     with the same weights (score range and mean frame included) is exported."""
-    import tensorflow as tf
-
     from common.export import Signature
 
-    if run.strategy is not tf.distribute.get_strategy():
-        copy = build(cfg, model.task)
-        copy.set_weights(model.get_weights())
-        model = copy
+    model = run.undistributed(model, lambda: build(cfg, model.task))
     return run.export(model_name(cfg), model, {"serving_default": Signature(model.serve, tuple(sample.shape[1:]),
                                                                              "frames")},
                       samples={"serving_default": sample}, preprocessing=preprocessing(cfg, model.task),

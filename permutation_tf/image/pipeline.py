@@ -82,14 +82,9 @@ def export(run, model, cfg: ImageTaskConfig, sample) -> dict:
     ``transformation_losses``) through the lifecycle (:meth:`common.lifecycle.Run.export`: TF Serving layout,
     metadata, checked in a fresh process). Under a ``tf.distribute`` strategy an undistributed copy with the
     same weights is exported."""
-    import tensorflow as tf
-
     from common.export import Signature
 
-    if run.strategy is not tf.distribute.get_strategy():
-        copy = build_model(cfg, model.input_shape_)
-        copy.set_weights(model.get_weights())
-        model = copy
+    model = run.undistributed(model, lambda: build_model(cfg, model.input_shape_))
     return run.export(model_name(cfg), model, {"serving_default": Signature(model.serve, model.input_shape_,
                                                                              "images")},
                       samples={"serving_default": sample}, atol=1e-3, rtol=1e-3,
