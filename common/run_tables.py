@@ -377,13 +377,19 @@ class Costs:
        the table: a rough guess, and said so);
     5. none: "no estimate" (such runs are left out of the totals, and counted).
 
-    The runs finished while ``run_tables`` runs are added (:meth:`add`), so later estimates use them.
+    The runs finished while ``run_tables`` runs are added (:meth:`add`), so later estimates use them. With
+    another ``--results_dir`` than the repository's, the costs recorded in the repository's results complete
+    its own (``fallback``): the same job costs the same wherever its result is written.
     """
 
-    def __init__(self, results_dir: Path | None = None):
+    def __init__(self, results_dir: Path | None = None, fallback: Path | None = None):
         self.runs: dict[tuple[str, str, str], float] = {}
-        root = Path(results_dir) / "cells" if results_dir is not None else None
-        if root is None or not root.is_dir():
+        for d in (results_dir, fallback):  # the costs recorded in results_dir first, then in ``fallback``
+            if d is not None:
+                self._read(Path(d) / "cells")
+
+    def _read(self, root: Path) -> None:
+        if not root.is_dir():
             return
         for path in sorted(root.glob("*/*/*.json")):
             if path.name.startswith("."):
@@ -397,7 +403,7 @@ class Costs:
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
             if math.isfinite(wall) and wall >= 0 and n >= 1:
-                self.runs[(path.parent.parent.name, path.parent.name, path.stem)] = wall / n
+                self.runs.setdefault((path.parent.parent.name, path.parent.name, path.stem), wall / n)
 
     def add(self, scale: str, job: Job, seconds: float) -> None:
         self.runs[(scale, job.table, job.name)] = float(seconds)
@@ -647,7 +653,7 @@ def run(scale: str, only: str | None = None, results_dir: Path = DEFAULT_RESULTS
     forced: set[Path] = set()
     try:
         plans, entries = make_plan(scale, selection, results_dir, force, packages, seeds, counts)
-        costs = Costs(results_dir)
+        costs = Costs(results_dir, fallback=DEFAULT_RESULTS_DIR)
         for line in plan_lines(entries, scale, costs):
             print(line, flush=True)
         print(_plan_summary(plans, scale, costs, counts), flush=True)
