@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no screen needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,7 +30,8 @@ def _save(plt, fig, path) -> Path:
     return path
 
 
-def _to_display(img: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+def to_display(img: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """``img`` scaled from ``value_range`` to [0, 1] (clipped), a single channel dropped, for ``imshow``."""
     lo, hi = value_range
     img = (np.asarray(img, np.float32) - lo) / (hi - lo)
     img = np.clip(img, 0.0, 1.0)
@@ -40,7 +42,7 @@ def save_image_grid(rows: Sequence[tuple[str, np.ndarray]], path: str | os.PathL
                     value_range: tuple[float, float] = (-1.0, 1.0), cmap: str = "gray",
                     col_titles: Sequence[str] | None = None) -> Path:
     """One row per ``(label, images)``; images are (N,H,W[,C]); rows may have different lengths."""
-    plt = _plt()
+    plt = pyplot()
     n_cols = max(len(imgs) for _, imgs in rows)
     fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.3 * n_cols + 1.2, 1.3 * len(rows) + 0.6),
                              squeeze=False)
@@ -52,7 +54,7 @@ def save_image_grid(rows: Sequence[tuple[str, np.ndarray]], path: str | os.PathL
             if c < len(imgs):
                 img = imgs[c]
                 vr = value_range if np.asarray(img).dtype != np.bool_ else (0, 1)
-                ax.imshow(_to_display(img, vr), cmap=cmap, vmin=0, vmax=1)
+                ax.imshow(to_display(img, vr), cmap=cmap, vmin=0, vmax=1)
             else:
                 ax.axis("off")
             if c == 0:
@@ -68,7 +70,7 @@ def save_image_grid(rows: Sequence[tuple[str, np.ndarray]], path: str | os.PathL
 def save_score_histogram(inlier_scores: np.ndarray, outlier_scores: np.ndarray, path: str | os.PathLike,
                          title: str = "", xlabel: str = "anomaly score", bins: int = 40) -> Path:
     """Overlaid histograms of inlier and outlier scores (OLED Fig. 4 style), densities on the y axis."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
     all_s = np.concatenate([np.ravel(inlier_scores), np.ravel(outlier_scores)])
     edges = np.linspace(np.min(all_s), np.max(all_s) + 1e-12, bins + 1)
@@ -86,7 +88,7 @@ def save_score_histogram(inlier_scores: np.ndarray, outlier_scores: np.ndarray, 
 def save_embedding_2d(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], path: str | os.PathLike,
                       title: str = "") -> Path:
     """Side-by-side scatter plots, one per ``(title, points (N,2), labels (N,))``, coloured by label."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
     for ax, (t, pts, labels) in zip(axes[0], panels):
         sc = ax.scatter(pts[:, 0], pts[:, 1], c=labels, cmap="tab10", s=4, alpha=0.8)

@@ -621,9 +621,9 @@ def csv_text(rows: list[dict], header: list[str]) -> str:
 def draw_figure(extremes: Extremes, path: Path, rank_col: str, title: str) -> None:
     """2 rows (highest / lowest ``rank_col``) x k pictures, each titled with its path and value; written to
     ``path`` itself (the caller renames it into place)."""
-    from common.plots import _plt, _to_display
+    from common.plots import pyplot, to_display
 
-    plt = _plt()
+    plt = pyplot()
     high, low = extremes.rows()
     anomalous = rank_col.startswith("anomaly_score")
     labels = (("most anomalous" if anomalous else "highest") + f"\n{rank_col}",
@@ -637,7 +637,7 @@ def draw_figure(extremes: Extremes, path: Path, rank_col: str, title: str) -> No
             ax.set_yticks([])
             if c < len(items):
                 value, label, pic = items[c]
-                ax.imshow(_to_display(pic, (0.0, 255.0)), cmap="gray", vmin=0, vmax=1)
+                ax.imshow(to_display(pic, (0.0, 255.0)), cmap="gray", vmin=0, vmax=1)
                 name = label if len(label) <= 18 else "..." + label[-15:]
                 ax.set_title(f"{name}\n{value:.4g}", fontsize=7)
             else:
