@@ -447,6 +447,34 @@ def list_class_folders(root: Path, extensions: tuple[str, ...]) -> tuple[list[st
     return classes, files
 
 
+def split_folder(root: Path, split: str | None, kind: str = "image", pattern: str = "png|jpg",
+                 hint: bool = True) -> Path:
+    """The folder of ``split`` of a class-folder tree: ``root`` itself (split "all", "" or None) or
+    ``root/<split>``; DataError naming the layout when it does not exist."""
+    base = root if split in ("all", "", None) else root / split
+    if not base.is_dir():
+        extra = "" if base == root or not hint else f" (or use split 'all' for {root}/<class>/*)"
+        raise DataError(f"{kind} folder {base} does not exist; expected {base}/<class>/*.{pattern}{extra}")
+    return base
+
+
+def list_split_classes(root: Path, base: Path, extensions: tuple[str, ...], kind: str = "image",
+                       lister=list_class_folders, where: str = "") -> tuple[list[str], list[str], list[list[Path]]]:
+    """``(classes, local classes, files per local class)`` of the class folders under ``base`` (``lister``:
+    :func:`list_class_folders` or a nested variant); with split folders (``base`` under ``root``) the classes
+    are the union over all split folders of ``root``, so that labels agree between splits. DataError when
+    ``base`` holds no file with one of ``extensions``."""
+    local, files = lister(base, extensions)
+    if not local:
+        raise DataError(f"no {kind}s in {base}/<class>/ (expected files ending in {', '.join(extensions)} inside "
+                        f"one sub-folder per class{where})")
+    classes = local
+    if base != root:
+        classes = sorted({c for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+                          for c in lister(d, extensions)[0]})
+    return classes, local, files
+
+
 def load_image_folder(split: str, root: Path, size: tuple[int, int] | None = None,
                       limit: int | None = None, rgb: bool = False) -> ImageSet:
     """``root/<class>/*.png|jpg|...`` (split ``"all"``) or ``root/<split>/<class>/*`` -> ImageSet.
@@ -455,19 +483,8 @@ def load_image_folder(split: str, root: Path, size: tuple[int, int] | None = Non
     agree between splits). All-grayscale folders give C=1 (unless ``rgb``), otherwise images are
     converted to RGB (C=3). Images must share one size unless ``size=(H, W)`` is given (bilinear resize).
     """
-    base = root if split in ("all", "", None) else root / split
-    if not base.is_dir():
-        extra = "" if base == root else f" (or use split 'all' for {root}/<class>/*)"
-        raise DataError(f"image folder {base} does not exist; expected {base}/<class>/*.png|jpg{extra}")
-    classes, files = list_class_folders(base, IMAGE_EXTENSIONS)
-    if not classes:
-        raise DataError(f"no images in {base}/<class>/ (expected files ending in {', '.join(IMAGE_EXTENSIONS)} "
-                        f"inside one sub-folder per class)")
-    local = classes
-    if base != root:
-        # Same labels in every split: the classes are the union over all split folders of the root.
-        classes = sorted({c for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
-                          for c in list_class_folders(d, IMAGE_EXTENSIONS)[0]})
+    base = split_folder(root, split)
+    classes, local, files = list_split_classes(root, base, IMAGE_EXTENSIONS)
     from PIL import Image
     items = [(f, classes.index(local[i])) for i, fs in enumerate(files) for f in fs]
     if limit is not None:

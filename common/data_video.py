@@ -318,16 +318,8 @@ def video_folder_items(root: Path, split: str = "all") -> list[VideoItem]:
 
     Classes are the sub-folder names in sorted order (with split folders: the union over all of them).
     """
-    from common.data_images import list_class_folders
-    base = root if split in ("all", "", None) else root / split
-    if not base.is_dir():
-        raise DataError(f"video folder {base} does not exist; expected {base}/<class>/*.avi|mp4")
-    local, files = list_class_folders(base, VIDEO_EXTENSIONS)
-    if not local:
-        raise DataError(f"no videos in {base}/<class>/ (expected files ending in {', '.join(VIDEO_EXTENSIONS)} "
-                        f"inside one sub-folder per class)")
-    classes = local
-    if base != root:  # same labels in every split folder
-        classes = sorted({c for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
-                          for c in list_class_folders(d, VIDEO_EXTENSIONS)[0]})
+    from common.data_images import list_split_classes, split_folder
+
+    base = split_folder(root, split, kind="video", pattern="avi|mp4", hint=False)
+    classes, local, files = list_split_classes(root, base, VIDEO_EXTENSIONS, kind="video")
     return [VideoItem(f, classes.index(local[i]), local[i]) for i, fs in enumerate(files) for f in fs]

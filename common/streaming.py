@@ -37,7 +37,8 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from common.data_images import IMAGE_EXTENSIONS, ImageSet, list_class_folders, load_stl10, read_image
+from common.data_images import (IMAGE_EXTENSIONS, ImageSet, list_class_folders, list_split_classes, load_stl10,
+                                 read_image, split_folder)
 from common.errors import DataError
 
 # Formats tf.io.decode_image reads; folders holding any other IMAGE_EXTENSIONS file (TIFF) are decoded with
@@ -139,23 +140,14 @@ def list_image_files(root, split: str = "all", nested: bool = False, list_file=N
     the label numbers).
     """
     root = Path(root)
-    base = root if split in ("all", "", None) else root / split
-    if not base.is_dir():
-        raise DataError(f"image folder {base} does not exist; expected {base}/<class>/*.png|jpg")
+    base = split_folder(root, split, hint=False)
     if list_file is not None:
         paths, labels = _read_list_file(Path(list_file), base)
         classes = [str(i) for i in range(int(labels.max()) + 1)]
         return ImageFiles(tuple(map(str, paths)), labels, classes, str(base))
-    lister = _nested_class_folders if nested else list_class_folders
-    local, files = lister(base, extensions)
-    if not local:
-        raise DataError(f"no images in {base}/<class>/ (expected files ending in {', '.join(extensions)} inside "
-                        f"one sub-folder per class{', at any depth' if nested else ''})")
-    classes = local
-    if base != root:
-        # Same labels in every split: the classes are the union over all split folders of the root.
-        classes = sorted({c for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
-                          for c in lister(d, extensions)[0]})
+    classes, local, files = list_split_classes(root, base, extensions,
+                                               lister=_nested_class_folders if nested else list_class_folders,
+                                               where=", at any depth" if nested else "")
     index = {c: i for i, c in enumerate(classes)}
     paths = tuple(str(f) for fs in files for f in fs)
     labels = np.asarray([index[c] for c, fs in zip(local, files) for _ in fs], np.int64)
