@@ -141,9 +141,8 @@ class Run:
 
         models = list(tracked) if isinstance(tracked, (list, tuple)) else [tracked]
         digest = weights_digest(models)
-        per_sig = {name: dict(preprocessing.get(name, preprocessing) if all(isinstance(v, dict) for v in
-                                                                            preprocessing.values()) and
-                              preprocessing else preprocessing) for name in signatures}
+        per_signature = bool(preprocessing) and all(isinstance(v, dict) for v in preprocessing.values())
+        per_sig = {name: dict(preprocessing.get(name, {}) if per_signature else preprocessing) for name in signatures}
         for name, pre in per_sig.items():  # what a client cannot read off the graph (python -m common.predict)
             missing = sorted({"input_range", "kind"} - set(pre))
             if missing:
