@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 import typing
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,23 +32,22 @@ SEED_MAX = 2**32 - 1  # TensorFlow's and NumPy's seed range is [0, 2**32 - 1]
 
 def option(default=None, help: str = "", *, choices: tuple | None = None, flag: str | None = None,
            parse=None, minimum: float | None = None, maximum: float | None = None, exclusive_minimum: bool = False,
-           exclusive_maximum: bool = False,
-           no_flag: bool = False, flag_default=dataclasses.MISSING, group: str | None = None):
+           exclusive_maximum: bool = False, no_flag: bool = False, flag_default=dataclasses.MISSING,
+           group: str | None = None):
     """A config field with everything its command-line flag needs, in one place (:mod:`common.flags` defines
     the flag from it; :meth:`RunConfig.resolved` checks the value once):
 
     ``help``: the flag's help text; ``choices``: allowed values (an enum flag); ``flag``: the flag's name when it
     differs from the field's; ``parse``: ``str -> value`` for values a plain flag cannot hold (e.g. a tuple
     given as "0.5,0.2,0.3"; the flag is then a string flag); ``minimum`` / ``maximum``: bounds (with
-    ``exclusive_minimum`` / ``exclusive_maximum``: strict); ``no_flag``: a field set by code only (a table job, an upstream
-    run), never from the command line; ``flag_default``: the flag's default when it differs from the field's
+    ``exclusive_minimum`` / ``exclusive_maximum``: strict); ``no_flag``: a field set by code only (a table job,
+    an upstream run), never from the command line; ``flag_default``: the flag's default when it differs from the field's
     (e.g. a field None = "the preset" whose flag shows a value); ``group``: the field is a flag only of the entry
     points that ask for this group (``define_config_flags(cls, groups=...)``: an option one entry point would
     ignore is not offered there)."""
     meta = {"help": help, "choices": tuple(choices) if choices else None, "flag": flag, "parse": parse,
             "minimum": minimum, "maximum": maximum, "exclusive_minimum": exclusive_minimum,
-            "exclusive_maximum": exclusive_maximum, "no_flag": no_flag,
-            "group": group}
+            "exclusive_maximum": exclusive_maximum, "no_flag": no_flag, "group": group}
     if flag_default is not dataclasses.MISSING:
         meta["flag_default"] = flag_default
     if isinstance(default, (list, dict, set)):
@@ -59,8 +59,7 @@ def field_type(cls, name: str):
     """The base Python type of field ``name`` of dataclass ``cls`` (``int | None`` -> int; Any -> str)."""
     hint = typing.get_type_hints(cls).get(name, str)
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if args and typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType"))\
-        else hint
+    base = args[0] if args and typing.get_origin(hint) in (typing.Union, types.UnionType) else hint
     base = typing.get_origin(base) or base
     return base if isinstance(base, type) else str
 
