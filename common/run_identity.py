@@ -122,7 +122,7 @@ def _imported_names(path: Path, module: str) -> set[str]:
 def code_modules(roots) -> dict[str, Path]:
     """The project modules a run imports: ``roots`` and, transitively, every project module named by an import
     statement of one of them (parent packages included), found by reading the sources, not by importing them.
-    Modules nothing here imports (the report, the tables registry, other packages) are left out, so editing
+    Modules nothing here imports (the report, run_tables, other packages) are left out, so editing
     them leaves every workdir resumable."""
     found: dict[str, Path] = {}
     todo = list(roots)
