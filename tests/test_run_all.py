@@ -224,6 +224,7 @@ def test_dry_run_on_a_clone_without_a_venv_installs_nothing(tmp_path):
 
 # ------------------------------------------------------------------------------------ one process per job
 CHILD_TABLES = """
+import mmap
 import os
 import sys
 
@@ -237,7 +238,11 @@ OURS = ("OLED (Ours) s_rec", "AUCROC")
 
 def part(k):
     def run(scale, workdir, data_dir, seed=0):
-        LEAK.append(np.ones({mb} * 2**20 // 8))
+        # A fresh anonymous mapping, every page written: resident for sure (a malloc'd block may reuse pages
+        # this process freed earlier, which would hide the leak from the in-process control).
+        block = mmap.mmap(-1, {mb} * 2**20)
+        np.frombuffer(block, np.uint8)[:] = 1
+        LEAK.append(block)
         print("I0000 00:00:1796159582.191259   15721 cudart_stub.cc:31] Could not find cuda drivers on your "
               "machine, GPU will not be used.", file=sys.stderr, flush=True)
         print("E0000 00:00:1796159301.123456    6864 meta_optimizer.cc:966] model_pruner failed: "
