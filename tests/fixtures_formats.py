@@ -150,6 +150,20 @@ def write_cifar100(data_dir, train_x, train_fine, train_coarse, test_x, test_fin
     return root
 
 
+def make_l_shapes_fashion(data_dir, seed: int = 3, n_train: int = 200, n_test: int = 60) -> Path:
+    """Fashion-MNIST IDX files (gzipped) under ``<data_dir>/fashion_mnist`` holding upright "L" shapes (learnable
+    rotations) on noise; labels cycle 0..9 (20 training images per class at the defaults)."""
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        x = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+        for i in range(n):
+            r, c = rng.integers(3, 8, 2)
+            x[i, r:r + 16, c:c + 4] = 255
+            x[i, r + 12:r + 16, c:c + 12 + i % 10] = 255
+        write_idx(Path(data_dir) / "fashion_mnist", x, (np.arange(n) % 10).astype(np.uint8), gz=True, prefix=prefix)
+    return Path(data_dir)
+
+
 def make_cifar10(data_dir, n_train: int = 10, n_test: int = 5, seed: int = 0):
     rng = np.random.default_rng(seed)
     tx = rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8)

@@ -225,16 +225,7 @@ def test_config_rejects_colour_task_on_gray_data_and_registry_is_valid():
 
 
 def test_cli_smoke_loss_decreases_floor_and_export_fresh_process(tmp_path):
-    # Fashion-MNIST files holding upright "L" shapes (learnable rotations) with noise; labels cycle 0..9.
-    rng = np.random.default_rng(3)
-    for prefix, n in (("train", 200), ("t10k", 60)):
-        x = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
-        for i in range(n):
-            r, c = rng.integers(3, 8, 2)
-            x[i, r:r + 16, c:c + 4] = 255
-            x[i, r + 12:r + 16, c:c + 12 + i % 10] = 255
-        ff.write_idx(tmp_path / "data" / "fashion_mnist", x, (np.arange(n) % 10).astype(np.uint8), gz=True,
-                     prefix=prefix)
+    ff.make_l_shapes_fashion(tmp_path / "data")  # upright "L" shapes: learnable rotations
     work, exports = tmp_path / "work", tmp_path / "exports"
     p = subprocess.run([sys.executable, "-m", "permutation_tf.train_image", "--task=rotnet",
                         "--dataset=fashion_mnist", f"--data_dir={tmp_path / 'data'}", "--normal_class=1",

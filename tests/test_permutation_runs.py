@@ -24,24 +24,11 @@ def _run(args, timeout=600, **env):
                           timeout=timeout)
 
 
-def _fashion_like(root):
-    """Fashion-MNIST files of upright "L" shapes with noise (labels cycle 0..9: 20 training images per class)."""
-    rng = np.random.default_rng(3)
-    for prefix, n in (("train", 200), ("t10k", 60)):
-        x = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
-        for i in range(n):
-            r, c = rng.integers(3, 8, 2)
-            x[i, r:r + 16, c:c + 4] = 255
-            x[i, r + 12:r + 16, c:c + 12 + i % 10] = 255
-        ff.write_idx(root / "fashion_mnist", x, (np.arange(n) % 10).astype(np.uint8), gz=True, prefix=prefix)
-    return root
-
-
 def test_image_task_trains_under_mirrored_on_two_cpus_and_records_what_ran(tmp_path):
     """--strategy=mirrored really trains (2 replicas); --jit_compile=true, which Keras turns off under op
     determinism, is recorded as it ran; --batch_size=1000 on 20 images runs (and is recorded as) one batch of 20;
     the export (an undistributed copy) is checked in a fresh process."""
-    data = _fashion_like(tmp_path / "data")
+    data = ff.make_l_shapes_fashion(tmp_path / "data")
     work, exports = tmp_path / "work", tmp_path / "exports"
     p = _run(["permutation_tf.train_image", "--task=rotnet", "--dataset=fashion_mnist", f"--data_dir={data}",
               "--normal_class=1", "--scale=smoke", "--strategy=mirrored", "--jit_compile=true", "--batch_size=1000",

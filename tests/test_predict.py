@@ -228,6 +228,20 @@ def _col(rows, name) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ runners
+def _decoded_frames(path) -> list:
+    """Every frame of a video file as OpenCV decodes it (BGR)."""
+    import cv2
+
+    cap, frames = cv2.VideoCapture(str(path)), []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    return frames
+
+
 def _cli(*args, timeout=120):
     return subprocess.run([sys.executable, "-m", "common.predict", *map(str, args)], capture_output=True,
                           text=True, env=ENV, cwd=str(REPO), timeout=timeout)
@@ -306,13 +320,8 @@ def test_permutation_video_clips_subprocess(exports, tmp_path):
     assert [r["path"] for r in rows] == ["frames_b", "walk.avi"]
     for name in PERM_VIDEO_OUTPUTS:
         assert f"{name}_max" in cols and f"{name}_mean" in cols
-    cap, decoded = cv2.VideoCapture(str(d / "walk.avi")), []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        decoded.append(cv2.resize(cv2.cvtColor(f, cv2.COLOR_BGR2RGB), (8, 8), interpolation=cv2.INTER_AREA))
-    cap.release()
+    decoded = [cv2.resize(cv2.cvtColor(f, cv2.COLOR_BGR2RGB), (8, 8), interpolation=cv2.INTER_AREA)
+               for f in _decoded_frames(d / "walk.avi")]
     videos = {"walk.avi": np.stack(decoded),
               "frames_b": np.stack([_reference_image(d / "frames_b" / f"{i:03d}.png", "RGB") for i in range(7)])}
     for r in rows:
@@ -350,12 +359,7 @@ def test_oled_ucsd_frames_and_patches(exports, tmp_path, capsys, monkeypatch):
     assert [r["path"] for r in rows] == ["Test001", "Test002", "clip.avi"]
     for name in OLED_FRAME_OUTPUTS:
         assert f"{name}_max" in cols and f"{name}_mean" in cols
-    cap, decoded = cv2.VideoCapture(str(d / "clip.avi")), []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        decoded.append(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY))
+    decoded = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in _decoded_frames(d / "clip.avi")]
     videos = {"Test001": [_reference_image(p, "L", (12, 18)) for p in sorted((d / "Test001").iterdir())],
               "Test002": [_reference_image(p, "L", (12, 12)) for p in sorted((d / "Test002").iterdir())],
               "clip.avi": [f[..., None] for f in decoded]}
