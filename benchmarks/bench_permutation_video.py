@@ -10,7 +10,10 @@ rounds of ``--steps`` calls.
 
     .venv/bin/python benchmarks/bench_permutation_video.py [--size=225] [--batches=10,64] \
         [--precisions=float32,mixed_bfloat16] [--steps=5] [--m=5] [--rounds=3] [--warmup=1] \
-        [--peak_probe=full|small|off] [--out=results.json]
+        [--peak_probe=full|small|off] [--recipe=faithful|learns] [--out=results.json]
+
+``--recipe``: the paper's CaffeNet recipe (``permutation_tf.config.FAITHFUL``, one permuted order per segment) or
+the quick preset's (``LEARNS``: batch norm, all M! orders per segment in each step, issue 21).
 
 Prints the machine (CPU model, bf16 flags), the load average (with a warning when it is above 0.5 per core)
 and the float32 / bf16 peak probe; one line per (precision, batch, mode): median seconds per call (wall and
@@ -37,7 +40,10 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import flops, timing  # noqa: E402
+from permutation_tf.config import FAITHFUL, LEARNS  # noqa: E402
 from permutation_tf.model import build_model, make_task  # noqa: E402
+
+RECIPES = {"faithful": FAITHFUL, "learns": LEARNS}
 
 
 def score_order_macs(model, batch: int) -> int:
@@ -51,16 +57,17 @@ def score_order_macs(model, batch: int) -> int:
 
 
 def bench(report: timing.Report, precision: str, batch: int, size: int, m: int, steps: int, rounds: int,
-          warmup: int) -> dict:
+          warmup: int, recipe: str = "faithful") -> dict:
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
-    model = build_model(make_task("permutation", m), (size, size))
+    model = build_model(make_task("permutation", m), (size, size), **RECIPES[recipe])
     rng = np.random.default_rng(0)
     data = {"frames": tf.constant(rng.uniform(0, 1, (batch, m, size, size, 3)).astype(np.float32)),
             "label": tf.constant(rng.integers(0, math.factorial(m), batch))}
     train_macs = flops.count_macs(model, lambda: model.train_logits(data["frames"], data["label"]))["macs"]
     score_macs = flops.count_macs(model, lambda: model.segment_losses(data["frames"], data["label"]))["macs"]
-    work = {"train": flops.train_step_flops(train_macs),
+    all_orders = score_order_macs(model, batch) if model.train_orders == "all" else 0   # logits_for_orders
+    work = {"train": flops.train_step_flops(train_macs + all_orders),
             "score": flops.forward_flops(score_macs + score_order_macs(model, batch))}
     train = tf.function(model.train_step)
     score = tf.function(model.segment_losses)
@@ -81,14 +88,16 @@ def main() -> int:
     p.add_argument("--precisions", default="float32,mixed_bfloat16")
     p.add_argument("--steps", type=int, default=5, help="timed calls per round")
     p.add_argument("--m", type=int, default=5)
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="faithful")
     timing.add_flags(p, rounds=3, warmup=1)
     a = p.parse_args()
     report = timing.Report("bench_permutation_video", a)
-    print(f"M={a.m}, frames {a.size}x{a.size}", flush=True)
+    print(f"M={a.m}, frames {a.size}x{a.size}, recipe {a.recipe}", flush=True)
     cps = {}
     for precision in a.precisions.split(","):
         for batch in (int(b) for b in a.batches.split(",")):
-            for mode, row in bench(report, precision, batch, a.size, a.m, a.steps, a.rounds, a.warmup).items():
+            for mode, row in bench(report, precision, batch, a.size, a.m, a.steps, a.rounds, a.warmup,
+                                   a.recipe).items():
                 cps[precision, batch, mode] = row["items_per_cpu_second"]
     # Absolute speeds differ between machines and loads: the same-run ratios (by CPU time) are what compare.
     ref = next(iter(cps))

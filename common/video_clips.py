@@ -16,10 +16,13 @@ operator g(s, y) puts frame ``p_y[k]`` of the segment at position k: ``g(s, y)[k
 Scores. The anomaly score of a segment is decided by the method; :func:`aggregate_segment_scores` pools a video's
 segment scores into one video score (mean by default, max available).
 
-Streaming. :func:`segment_dataset` decodes one video at a time (OpenCV via
-:func:`common.data_video.read_video` in ``tf.numpy_function``), cuts its segments, permutes them and yields
-``(permuted segment, permutation label)`` with the video and segment they came from. Training labels are drawn
-per (seed, epoch, video, segment); test labels per (seed, video, segment), the same in every epoch and run.
+Streaming. :func:`segment_dataset` decodes videos (OpenCV via :func:`common.data_video.read_video` in
+``tf.numpy_function``), cuts their segments, permutes them and yields ``(permuted segment, permutation label)``
+with the video and segment they came from. In training, ``mix_videos`` decoded videos are interleaved one
+segment at a time (each video's segments in a seeded random order), so a batch of B consecutive segments holds
+segments of min(B, mix_videos, videos left in the epoch) different videos, not B overlapping windows of one
+video. Training labels are drawn per (seed, epoch, video, segment); test labels per (seed, video, segment), the
+same in every epoch and run.
 ``m=1`` streams single frames (every ``skip+1``-th), for frame-level baselines.
 """
 from __future__ import annotations
@@ -38,6 +41,7 @@ from common.errors import DataError
 from common.streaming import epoch_order
 
 LABEL_SALT, TEST_LABEL_SALT, SEGMENT_SHUFFLE_SALT = 0x504C, 0x544C, 0x5353
+MIX_VIDEOS = 24   # decoded videos interleaved in a training stream (memory: this many decoded videos at once)
 
 __all__ = ["segment_span", "num_segments", "segment_frame_indices", "permutation_set", "permutation_index",
            "permutation_from_index", "permute", "unpermute", "OneClassVideos", "one_class_videos",
@@ -185,21 +189,6 @@ def _labels(seed_vec, z, m: int, k: int):
     return tf.cast(tf.argsort(u, axis=1)[:, :k], tf.int64)
 
 
-def _block_shuffle(ds: tf.data.Dataset, block: int, seed_vec) -> tf.data.Dataset:
-    """Stateless shuffle: consecutive blocks of ``block`` elements, each block put in a random order drawn from
-    (``seed_vec``, block index). Not ``Dataset.shuffle(seed=<tensor>)``: under a global TF seed of 0 (what
-    ``keras.utils.set_random_seed(0)`` sets) its seed handling compares the tensor seed with 0 in Python and
-    fails while the dataset is built."""
-
-    def shuffled(i, batch):
-        n = tf.shape(batch["label"])[0]
-        keys = tf.random.stateless_uniform(tf.reshape(n, [1]), tf.random.experimental.stateless_fold_in(seed_vec, i))
-        order = tf.argsort(keys)
-        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(lambda t: tf.gather(t, order), batch))
-
-    return ds.batch(block).enumerate().flat_map(shuffled)
-
-
 def count_segments(items: list[VideoItem], m: int, skip: int, max_frames: int | None = None,
                    per_segment: int = 1) -> int:
     """Examples in one epoch of :func:`segment_dataset` (``per_segment`` = ``test_permutations`` at test time),
@@ -214,7 +203,7 @@ def count_segments(items: list[VideoItem], m: int, skip: int, max_frames: int | 
 
 def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(225, 225), seed: int,
                     training: bool, batch_size: int | None = None, start_epoch: int = 0,
-                    num_epochs: int | None = 1, test_permutations: int = 1, shuffle_buffer: int = 64,
+                    num_epochs: int | None = 1, test_permutations: int = 1, mix_videos: int = MIX_VIDEOS,
                     max_frames: int | None = None, num_parallel_calls=tf.data.AUTOTUNE) -> tf.data.Dataset:
     """Stream (permuted segment, permutation label) pairs from decoded videos (Section III-A, Eq. 1).
 
@@ -224,10 +213,14 @@ def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(
     into ``items``, ``segment`` int64 first-frame index, ``video_label`` int64 the video's class.
 
     ``training=True``: videos in the order :func:`common.streaming.epoch_order` ``(seed, epoch)``, one random label
-    per segment drawn from (seed, epoch, video, segment), segments mixed in seeded blocks of ``shuffle_buffer``
-    segments (:func:`_block_shuffle`). ``training=False``: videos and segments in order, ``test_permutations``
-    distinct labels per segment (each segment appears that many times) drawn from (seed, video, segment) only, so every
-    epoch and every run scores the same permuted segments. A video shorter than one segment span is a DataError.
+    per segment drawn from (seed, epoch, video, segment); ``mix_videos`` videos are decoded at a time and
+    interleaved one segment each in turn (``Dataset.interleave``, deterministic), each video's segments in a
+    random order drawn from (seed, epoch, video); a finished video's place goes to the next video of the epoch.
+    So B consecutive segments come from min(B, mix_videos, videos not yet finished) different videos (with
+    batch norm, a batch's statistics are not one video's). ``training=False``: videos and segments in order,
+    ``test_permutations`` distinct labels per segment (each segment appears that many times) drawn from (seed,
+    video, segment) only, so every epoch and every run scores the same permuted segments. A video shorter than one
+    segment span is a DataError.
     """
     _check(m, skip)
     if not items:
@@ -236,6 +229,8 @@ def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(
         raise DataError(f"batch_size must be >= 1, not {batch_size}")
     if num_epochs is not None and num_epochs < 1:
         raise DataError(f"num_epochs must be >= 1 (or None for endless), not {num_epochs}")
+    if mix_videos < 1:
+        raise DataError(f"mix_videos must be >= 1, not {mix_videos}")
     if not 1 <= test_permutations <= math.factorial(m):
         raise DataError(f"test_permutations must be 1..{math.factorial(m)} for M={m}, not {test_permutations}")
     span = segment_span(m, skip)
@@ -268,6 +263,10 @@ def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(
         s = tf.random.experimental.stateless_fold_in(s, v)
         labels = tf.reshape(_labels(s, z, m, k), [-1])                       # (z * k,)
         starts = tf.repeat(tf.range(z, dtype=tf.int64), k)
+        if training:                                # the video's segments in a seeded random order
+            order = tf.argsort(tf.random.stateless_uniform(tf.reshape(z, [1]), tf.random.experimental
+                                                           .stateless_fold_in(s, SEGMENT_SHUFFLE_SALT)))
+            starts, labels = tf.gather(starts, order), tf.gather(labels, order)
 
         def segment(start, label):
             clip = tf.gather(frames, start + offsets)
@@ -281,10 +280,10 @@ def segment_dataset(items: list[VideoItem], *, m: int = 5, skip: int = 2, size=(
         order = epoch_order(n_videos, seed, e) if training else tf.range(n_videos, dtype=tf.int64)
         ds = tf.data.Dataset.from_tensor_slices(order).map(lambda v: (e, v))
         ds = ds.map(decode_video, num_parallel_calls=num_parallel_calls, deterministic=True)
-        ds = ds.flat_map(video_segments)
-        if training and shuffle_buffer > 1:
-            s = tf.random.experimental.stateless_fold_in(tf.constant([int(seed), SEGMENT_SHUFFLE_SALT], tf.int64), e)
-            ds = _block_shuffle(ds, shuffle_buffer, s)
+        if training:                                # one segment of each of `mix_videos` videos in turn
+            ds = ds.interleave(video_segments, cycle_length=min(int(mix_videos), n_videos), block_length=1)
+        else:
+            ds = ds.flat_map(video_segments)
         ds = ds.map(lambda d: {**d, "frames": tf.image.convert_image_dtype(d["frames"], tf.float32)})
         # Batched inside the epoch: a batch never mixes two epochs (count_segments() gives the epoch length).
         return ds.batch(batch_size) if batch_size else ds

@@ -9,7 +9,11 @@ Datasets (``--dataset``):
   snippets per class from ``train`` and 15 test snippets from ``val`` (the test split has no public labels).
 * ``video_folder``: ``root/<class>/*`` (seeded 2:1 train/test split per class) or ``root/{train,test}/<class>/``.
 * ``moving_fashion``: the Moving Fashion-MNIST set of :mod:`permutation_tf.make_moving_fashion` in
-  ``<data_dir>/moving_fashion`` (written there with its defaults when absent), read as a ``video_folder``.
+  ``<data_dir>/moving_fashion`` (written there with its defaults when absent), read as a ``video_folder``:
+  trajectories independent of the class (the class is the item's appearance).
+* ``fashion_motion``: the same maker's ``motion="class"`` set in ``<data_dir>/fashion_motion`` (written when
+  absent): the class is the item's motion (heading, speed, spin), half of the clips with an item of a random
+  category (issue 21: a stand-in whose classes differ in motion, as UCF101's actions do).
 
 ``train_videos_per_class`` / ``test_videos_per_class`` cap the videos per class (evenly spaced picks) -- the
 paper's numbers for UCF101 / VID, fewer in the quick preset. The one-vs-all protocol is
@@ -33,8 +37,10 @@ log = logging.getLogger(__name__)
 DATA = Path(__file__).resolve().parent / "data"
 CLASS_LISTS = {"ucf101": DATA / "ucf101_20.txt", "imagenet_vid": DATA / "imagenet_vid_20.txt"}
 PER_CLASS = {"ucf101": (50, 10), "imagenet_vid": (100, 15)}   # Sec. IV-A: train / test videos per class
-DATASETS = ("ucf101", "imagenet_vid", "video_folder", "moving_fashion")
-MOVING_FASHION_FOLDER = "moving_fashion"
+DATASETS = ("ucf101", "imagenet_vid", "video_folder", "moving_fashion", "fashion_motion")
+# make() arguments; fashion_motion holds UCF101's per-class counts of the paper's subset (50 train / 10 test)
+GENERATED = {"moving_fashion": dict(motion="random"),
+             "fashion_motion": dict(motion="class", train_per_class=50, test_per_class=10)}
 
 
 def read_class_list(path) -> list[str]:
@@ -91,14 +97,14 @@ def load_split(dataset: str, data_dir=None, class_list: str | None = None, seed:
         test = datasets.imagenet_vid_items(data_dir, "val", classes)
         return _relabel_vid(train, classes), _relabel_vid(test, classes)
     root = Path(resolve_data_dir(data_dir))
-    if dataset == "moving_fashion":
+    if dataset in GENERATED:
         from permutation_tf.make_moving_fashion import make
 
-        if root.name != MOVING_FASHION_FOLDER:
-            root = root / MOVING_FASHION_FOLDER
+        if root.name != dataset:
+            root = root / dataset
         if not (root / "README.txt").is_file():
-            log.info("writing the Moving Fashion-MNIST set to %s", root)
-            make(root, data_dir=data_dir)
+            log.info("writing the %s set to %s", dataset, root)
+            make(root, data_dir=data_dir, **GENERATED[dataset])
     if (root / "train").is_dir() and (root / "test").is_dir():
         train, test = datasets.video_folder_items(root, "train"), datasets.video_folder_items(root, "test")
     else:
@@ -152,7 +158,7 @@ def train_stream(cfg, task, items, start_epoch: int = 0):
     steps = cfg.steps_per_epoch or math.ceil(n / cfg.batch_size)
     ds = segment_dataset(items, m=task.m, skip=cfg.skip, size=(cfg.frame_size, cfg.frame_size), seed=cfg.seed,
                          training=True, batch_size=cfg.batch_size, start_epoch=start_epoch, num_epochs=None,
-                         max_frames=cfg.max_frames)
+                         max_frames=cfg.max_frames, mix_videos=cfg.mix_videos)
     return ds, steps, n
 
 

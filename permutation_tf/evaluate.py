@@ -80,6 +80,18 @@ def evaluate(scored: dict, test_labels: np.ndarray, pooling: str = "mean") -> di
     return out
 
 
+def heldout_pretext_loss(scored: dict, normal_class: int, task) -> dict:
+    """Whether the pretext task was learned: ``heldout_pretext_loss`` = the mean cross-entropy (inference mode,
+    the ``all`` column: the mean over every variant of the task, i.e. Eq. 8 in expectation over the label) on the
+    test segments of the normal class (held out from training), against ``chance_loss`` = the loss of the best
+    input-independent prediction (ln M! for the permutation task); ``heldout_pretext_loss_sampled`` = the same
+    under each segment's own label."""
+    normal = np.asarray(scored["video_label"]) == int(normal_class)
+    return {"heldout_pretext_loss": float(np.mean(scored["all"][normal])),
+            "heldout_pretext_loss_sampled": float(np.mean(scored["sampled"][normal])),
+            "heldout_segments": int(normal.sum()), "chance_loss": task.chance_loss}
+
+
 def constant_scores(scored: dict, rtol: float = 1e-5) -> dict[str, bool]:
     """Per score column (``sampled``, ``all``): whether the network's raw test scores are one value up to float
     rounding (the tie rule of :func:`common.metrics.minmax`): its outputs do not vary with its input, so its AUROC

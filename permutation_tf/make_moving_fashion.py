@@ -1,11 +1,27 @@
-"""Moving Fashion-MNIST: a deterministic video set built from the real Fashion-MNIST images, in the
+"""Moving Fashion-MNIST: deterministic video sets built from the real Fashion-MNIST images, in the
 ``video_folder`` layout, so the frame-permutation method runs on real decoded video files on a CPU machine.
 
-    python -m permutation_tf.make_moving_fashion --out=DIR [--train_per_class=20 --test_per_class=8
-        --frames=24 --size=64 --seed=0 --data_dir=DIR_WITH_FASHION_MNIST]
+    python -m permutation_tf.make_moving_fashion --out=DIR [--motion=random|class --train_per_class=20
+        --test_per_class=8 --frames=24 --size=64 --seed=0 --shared_items=0.5 --data_dir=DIR_WITH_FASHION_MNIST]
 
-Each clip shows ONE Fashion-MNIST item (train clips from the training images, test clips from the test images,
-``--train_per_class`` / ``--test_per_class`` distinct images per class) moving on a smooth random trajectory on a
+Two generators (``--motion``):
+
+* ``class`` (the ``fashion_motion`` dataset, issue 21): the class of a clip is its MOTION, as actions differ in
+  UCF101. Class k moves its item at a constant velocity of heading 36 k degrees (+- 8 degrees jitter per clip),
+  speed 2.5 px / frame for even k and 4 px / frame for odd k (+- 15 %), spinning at (k mod 3 - 1) x 3 degrees
+  per frame, on a wrap-around (torus) canvas from a uniformly random start, so that every frame position is
+  equally likely in every class and a single frame says nothing about the class by where the item is. The
+  item's scale (0.9..1.2 of 28 px) is random and constant. A fraction ``shared_items`` of each class's clips
+  shows an item of a random Fashion-MNIST category (appearance shared by all classes); the rest show an item
+  of category k. Each class has an unambiguous arrow of time (a constant heading: the clip reversed moves the
+  other way, which is class k + 5's heading), so its pretext task is learnable; a frame-level method (RotNet,
+  the PCA floor) sees the class only through the non-shared items.
+* ``random`` (the ``moving_fashion`` dataset, the first stand-in): the trajectory is drawn independently of the
+  class (below), so the class shows only in the item's appearance.
+
+In ``random``, each clip shows ONE Fashion-MNIST item (train clips from the training images, test clips from the
+test images, ``--train_per_class`` / ``--test_per_class`` distinct images per class) moving on a smooth random
+trajectory on a
 black ``size`` x ``size`` canvas for ``--frames`` frames: the centre follows a constant velocity plus a slow
 sinusoidal wobble and bounces off the canvas borders; the item's scale drifts linearly (0.9..1.3 of 28 px) and
 its rotation drifts linearly (up to +-20 degrees over the clip). The class of a clip is the item's category.
@@ -35,6 +51,8 @@ CLASS_NAMES = ("tshirt_top", "trouser", "pullover", "dress", "coat", "sandal", "
                "ankle_boot")
 FPS = 10
 MIN_FRAMES = 16
+MOTIONS = ("random", "class")
+N_CLASSES = 10
 
 
 def class_folder(label: int) -> str:
@@ -73,6 +91,44 @@ def render_clip(item: np.ndarray, rng: np.random.Generator, frames: int, size: i
     return out
 
 
+def class_motion(label: int) -> dict:
+    """The motion profile of class ``label`` in the ``class`` generator: heading (degrees), speed (px / frame),
+    spin (degrees / frame)."""
+    return {"heading": 360.0 * label / N_CLASSES, "speed": 2.5 if label % 2 == 0 else 4.0,
+            "spin": 3.0 * (label % 3 - 1)}
+
+
+def item_index(n_images: int, own: int, i: int, n: int, shared_items: float, rng: np.random.Generator) -> int:
+    """The image of clip ``i`` of the ``n`` clips of a class: for the first round(n * shared_items) clips a
+    random image of the whole split (any category: appearance shared across classes), else ``own`` (an image of
+    the class's own category)."""
+    return int(rng.integers(n_images)) if i < round(n * shared_items) else int(own)
+
+
+def render_class_clip(item: np.ndarray, label: int, rng: np.random.Generator, frames: int, size: int) -> np.ndarray:
+    """(frames, size, size) uint8: ``item`` (28x28 uint8) moving with class ``label``'s motion
+    (:func:`class_motion`, jittered per clip) on a wrap-around canvas (module docstring)."""
+    import cv2
+
+    prof = class_motion(label)
+    heading = np.deg2rad(prof["heading"] + rng.normal(0, 8.0))
+    speed = prof["speed"] * rng.uniform(0.85, 1.15)
+    vel = speed * np.array([np.cos(heading), np.sin(heading)])
+    scale, r0 = rng.uniform(0.9, 1.2), rng.uniform(-180, 180)
+    pos = rng.uniform(0, size, size=2)
+    out = np.zeros((frames, size, size), np.uint8)
+    for t in range(frames):
+        m = cv2.getRotationMatrix2D((14.0, 14.0), r0 + prof["spin"] * t, scale)
+        centre = np.mod(pos + vel * t, size)
+        for dx in (-size, 0, size):          # the copies that wrap over the edges
+            for dy in (-size, 0, size):
+                mt = m.copy()
+                mt[:, 2] += centre + (dx, dy) - 14.0
+                out[t] = np.maximum(out[t], cv2.warpAffine(item, mt, (size, size), flags=cv2.INTER_LINEAR,
+                                                           borderValue=0))
+    return out
+
+
 def write_avi(path: Path, frames: np.ndarray) -> None:
     import cv2
 
@@ -88,8 +144,10 @@ def write_avi(path: Path, frames: np.ndarray) -> None:
 
 
 def make(out, train_per_class: int = 20, test_per_class: int = 8, frames: int = 24, size: int = 64,
-         seed: int = 0, data_dir=None) -> Path:
+         seed: int = 0, data_dir=None, motion: str = "random", shared_items: float = 0.5) -> Path:
     """Write the set to ``out`` (see module docstring); returns ``out``. Kept if already complete.
+    ``motion``: ``random`` (moving_fashion) or ``class`` (fashion_motion; ``shared_items`` of its clips show an
+    item of a random category).
 
     Fashion-MNIST is read from ``data_dir`` (``--data_dir``; None: the default data directory, then the system
     copy /usr/share/datasets/fashion-mnist, which an explicit ``data_dir`` never falls back to)."""
@@ -102,6 +160,10 @@ def make(out, train_per_class: int = 20, test_per_class: int = 8, frames: int = 
         raise DataError(f"--size must be >= 40 pixels (a 28-pixel item has to move on it), not {size}")
     if train_per_class < 1 or test_per_class < 1:
         raise DataError("--train_per_class and --test_per_class must be >= 1")
+    if motion not in MOTIONS:
+        raise DataError(f"--motion must be one of {', '.join(MOTIONS)}, not {motion!r}")
+    if not 0.0 <= shared_items <= 1.0:
+        raise DataError(f"--shared_items must be in [0, 1], not {shared_items}")
     if (out / "README.txt").is_file():
         return out
     if out.exists() and any(out.iterdir()):
@@ -127,12 +189,18 @@ def make(out, train_per_class: int = 20, test_per_class: int = 8, frames: int = 
                 pick = np.sort(np.random.default_rng([seed, split_id, label]).choice(len(idx), n, replace=False))
                 for i, j in enumerate(pick):
                     rng = np.random.default_rng([seed, split_id, label, i])
-                    clip = render_clip(ims.x[idx[j]].reshape(28, 28), rng, frames, size)
+                    if motion == "random":
+                        clip = render_clip(ims.x[idx[j]].reshape(28, 28), rng, frames, size)
+                    else:
+                        image = ims.x[item_index(len(ims.y), idx[j], i, n, shared_items, rng)]
+                        clip = render_class_clip(image.reshape(28, 28), label, rng, frames, size)
                     write_avi(folder / f"{class_folder(label)}_{i:03d}.avi", clip)
+        what = "trajectories independent of the class" if motion == "random" else \
+            f"class-dependent motion, {shared_items:g} of the clips with an item of a random category"
         (tmp / "README.txt").write_text(
-            f"Moving Fashion-MNIST (permutation_tf.make_moving_fashion): {train_per_class} train / "
-            f"{test_per_class} test clips per class, {frames} frames of {size}x{size}, seed {seed}; train clips "
-            f"from Fashion-MNIST train images, test clips from its test images.\n")
+            f"Moving Fashion-MNIST (permutation_tf.make_moving_fashion, motion={motion}: {what}): {train_per_class} "
+            f"train / {test_per_class} test clips per class, {frames} frames of {size}x{size}, seed {seed}; train "
+            f"clips from Fashion-MNIST train images, test clips from its test images.\n")
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
@@ -146,7 +214,8 @@ def main(argv):
     from absl import flags
 
     f = flags.FLAGS
-    out = make(f.out, f.train_per_class, f.test_per_class, f.frames, f.size, f.seed, f.data_dir)
+    out = make(f.out, f.train_per_class, f.test_per_class, f.frames, f.size, f.seed, f.data_dir, f.motion,
+               f.shared_items)
     n = sum(1 for _ in out.rglob("*.avi"))
     print(f"moving_fashion: {n} clips in {out}")
 
@@ -162,6 +231,10 @@ if __name__ == "__main__":
     flags.DEFINE_integer("frames", 24, "Frames per clip (>= 16).")
     flags.DEFINE_integer("size", 64, "Canvas size in pixels.")
     flags.DEFINE_integer("seed", 0, "Seed of the item choice and trajectories.")
+    flags.DEFINE_enum("motion", "random", list(MOTIONS), "random = moving_fashion (trajectory independent of the "
+                      "class); class = fashion_motion (the class is the motion).")
+    flags.DEFINE_float("shared_items", 0.5, "motion=class: fraction of each class's clips whose item is of a random "
+                       "category.")
     flags.DEFINE_string("data_dir", None, "Where Fashion-MNIST is (default: $REPRO_DATA_DIR, <repo>/data, then "
                         "the system copy).")
     flags.mark_flag_as_required("out")

@@ -7,7 +7,9 @@ it shows the S-stream network, and the class of each (``targets``). Every task u
 under its task label (Eq. 8), min-max normalised over the test segments (Eq. 9):
 
 * ``permutation`` (ours, Sec. III): S = M streams, M! classes, the segment's frames permuted by its label
-  y_i (Eq. 1); training on the pipeline's random label of each segment.
+  y_i (Eq. 1); training on the pipeline's random label of each segment (``train_orders="sampled"``, the paper)
+  or on all M! orders of each segment at once (``"all"``, beyond the paper: one Base-CNN pass per frame and
+  :meth:`TopCNN.logits_for_orders`; the mean over the orders is Eq. 8's expectation over the uniform label).
 * ``rotnet`` [26] on frames (Sec. IV-D: "we treat the video frames ... as independent images"): M = 1, each frame
   rotated by 0/90/180/270 degrees, 4 classes, all four rotations of every frame in training and scoring.
 * ``shuffle_learn`` [43] (order verification): from a 5-frame segment (a, b, c, d, e) the tuple (b, c, d) is
@@ -35,7 +37,7 @@ import tensorflow as tf
 from common.multiplayer import MultiPlayerModel, Player
 from common.video_clips import permutation_set
 from permutation_tf import losses
-from permutation_tf.config import METHODS
+from permutation_tf.config import METHODS, TRAIN_ORDERS
 from permutation_tf.networks import TopCNN, build_base_cnn, set_input_mean
 
 
@@ -54,6 +56,13 @@ class SegmentTask:
     @property
     def n_variants(self) -> int:
         return int(self.orders.shape[0])
+
+    @property
+    def chance_loss(self) -> float:
+        """The cross-entropy of the best input-independent prediction over the task's variants: the entropy of
+        their class distribution (ln M! for the permutation task, ln 4 RotNet, ln 2 AoT, ln 12 sorting)."""
+        p = np.bincount(self.targets, minlength=self.n_classes) / self.n_variants
+        return float(-(p[p > 0] * np.log(p[p > 0])).sum())
 
 
 def _sorting_classes() -> np.ndarray:
@@ -95,14 +104,20 @@ class FramePermutationModel(MultiPlayerModel):
 
     def __init__(self, task: SegmentTask, frame_size=(225, 225), conv1_stride: int = 2,
                  average_over_classes: bool = False, input_norm: str = "mean_image", init: str = "caffe",
-                 norm: str = "none", **kwargs):
+                 norm: str = "none", dropout: str = "fc6_fc7_fc8", weight_decay: float = 0.0,
+                 train_orders: str = "sampled", **kwargs):
         super().__init__(metric_names=("loss", "accuracy"), **kwargs)
         self.task = task
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.average_over_classes = bool(average_over_classes)
         self.input_norm = input_norm
-        self.base = build_base_cnn(self.frame_size, conv1_stride, input_norm=input_norm, init=init, norm=norm)
-        self.top = TopCNN(task.streams, task.n_classes, init=init, norm=norm, name="top_cnn")
+        if train_orders not in TRAIN_ORDERS:
+            raise ValueError(f"train_orders must be one of {TRAIN_ORDERS}, not {train_orders!r}")
+        self.train_orders = train_orders
+        self.base = build_base_cnn(self.frame_size, conv1_stride, input_norm=input_norm, init=init, norm=norm,
+                                   dropout=dropout, weight_decay=weight_decay)
+        self.top = TopCNN(task.streams, task.n_classes, init=init, norm=norm, dropout=dropout,
+                          weight_decay=weight_decay, name="top_cnn")
         self.top.build()
         inverse = np.argsort(permutation_set(task.m), axis=1).astype(np.int32)
         self._inverse = tf.constant(inverse)
@@ -160,8 +175,13 @@ class FramePermutationModel(MultiPlayerModel):
             logits = self.concat_logits(self.features(tf.reshape(rot, tf.concat([[-1, 1], tf.shape(rot)[2:]], 0)),
                                                       training), training)
             return logits, tf.tile(self._targets, [tf.shape(frames)[0]])
-        if t.sampled:                               # the segment as permuted by its label y_i (Eq. 1)
+        if t.sampled and self.train_orders == "sampled":   # the segment as permuted by its label y_i (Eq. 1)
             return self.call(frames, training), tf.gather(self._targets, label)
+        if t.sampled:                               # all M! orders from one Base-CNN pass per frame
+            feats = self.features(self.ordered(frames, label), training)                  # (B, m, D)
+            logits = self.top.logits_for_orders(feats, t.orders, training=training)       # (B, V, C)
+            return (tf.reshape(logits, [-1, t.n_classes]),
+                    tf.tile(self._targets, [tf.shape(frames)[0]]))
         feats = self.features(self.ordered(frames, label), training)                      # (B, m, D)
         chosen = tf.gather(feats, self._orders, axis=1)               # (B, V, S, D)
         logits = self.concat_logits(tf.reshape(chosen, [-1, t.streams, feats.shape[-1]]), training)
@@ -231,9 +251,11 @@ def make_optimizer(lr: float = 1e-3, momentum: float = 0.9):
 
 def build_model(task: SegmentTask, frame_size, conv1_stride: int = 2, average_over_classes: bool = False,
                 lr: float = 1e-3, momentum: float = 0.9, jit_compile="auto", input_norm: str = "mean_image",
-                init: str = "caffe", input_mean=None, norm: str = "none") -> FramePermutationModel:
+                init: str = "caffe", input_mean=None, norm: str = "none", dropout: str = "fc6_fc7_fc8",
+                weight_decay: float = 0.0, train_orders: str = "sampled") -> FramePermutationModel:
     """The compiled model; ``input_mean`` (H, W, 3, 0..255) is stored for the mean-subtracting inputs."""
-    model = FramePermutationModel(task, frame_size, conv1_stride, average_over_classes, input_norm, init, norm)
+    model = FramePermutationModel(task, frame_size, conv1_stride, average_over_classes, input_norm, init, norm,
+                                  dropout, weight_decay, train_orders)
     model(np.zeros((1, task.streams, int(frame_size[0]), int(frame_size[1]), 3), np.float32))   # build
     if input_mean is not None:
         model.set_input_mean(input_mean)

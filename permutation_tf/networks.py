@@ -24,6 +24,14 @@ hidden fc8). ``norm="batch"`` (beyond the paper) adds batch norm before the ReLU
 ``input_norm="pm1"`` and ``init="glorot"`` are this package's first version ([0, 1] mapped to [-1, 1], Keras
 defaults: Glorot-uniform, zero biases), with which the network did not learn on Moving Fashion-MNIST (README).
 
+Recipe options beyond the paper (issue 21; measured in docs/permutation-notes.md, "Video: a recipe that learns"):
+``init="he"`` (He-normal kernels, zero biases; with ``norm="batch"``), ``init="caffe_zero_bias"`` (CaffeNet's
+Gaussians with every bias 0: Caffe's bias 1 in fc6 / fc7 / fc8 makes every hidden vector nearly the same large
+vector at initialisation), ``dropout`` placement (``fc6_fc7_fc8`` = CaffeNet's drop6 / drop7 in every frame's
+Base-CNN plus the Top-CNN's drop8; ``fc8`` = the Top-CNN's only; ``none``), and ``weight_decay`` (Caffe solver
+style, ``w <- w - lr (g + wd w)`` on kernels, not biases: an L2 penalty ``wd / 2 |w|^2``; the paper is silent,
+CaffeNet's reference solver uses 5e-4).
+
 Weight sharing (Eq. 3) is literal: the M frames of a segment are folded into the batch and pass through the ONE
 Base-CNN, so the model holds a single set of base variables whatever M is.
 """
@@ -33,7 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from permutation_tf.config import INITS, INPUT_NORMS, MIN_FRAME_SIZE, NORMS  # noqa: F401 (re-exported)
+from permutation_tf.config import DROPOUTS, INITS, INPUT_NORMS, MIN_FRAME_SIZE, NORMS  # noqa: F401 (re-exported)
 
 FEATURE_DIM = 4096      # fc7
 TOP_HIDDEN = 1024       # fc8 of the Top-CNN (paper silent)
@@ -100,15 +108,19 @@ def set_input_mean(base: keras.Model, mean: np.ndarray) -> None:
         layer.mean.assign(np.asarray(mean, np.float32))
 
 
-def _init(layer: str, init: str) -> dict:
-    """Keras initialiser arguments of a layer: Caffe's Gaussian / constant bias, or the Keras defaults."""
-    if init == "glorot":
-        return {}
+def _init(layer: str, init: str, weight_decay: float = 0.0) -> dict:
+    """Keras arguments of a layer: its initialisers (Caffe's Gaussian with the prototxt's constant bias or
+    zero bias, He-normal with zero bias, or the Keras defaults) and the kernel's L2 penalty ``wd / 2 |w|^2``."""
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, not {init!r}")
+    out = {"kernel_regularizer": keras.regularizers.L2(weight_decay / 2)} if weight_decay > 0 else {}
+    if init == "glorot":
+        return out
+    if init == "he":
+        return {**out, "kernel_initializer": keras.initializers.HeNormal(), "bias_initializer": "zeros"}
     std, bias = CAFFE_INIT[layer]
-    return {"kernel_initializer": keras.initializers.RandomNormal(stddev=std),
-            "bias_initializer": keras.initializers.Constant(bias)}
+    return {**out, "kernel_initializer": keras.initializers.RandomNormal(stddev=std),
+            "bias_initializer": keras.initializers.Constant(0.0 if init == "caffe_zero_bias" else bias)}
 
 
 class GroupedConv2D(keras.layers.Layer):
@@ -146,18 +158,27 @@ class GroupedConv2D(keras.layers.Layer):
 
 
 def build_base_cnn(frame_size=(225, 225), conv1_stride: int = 2, name: str = "base_cnn",
-                   input_norm: str = "mean_image", init: str = "caffe", norm: str = "none") -> keras.Model:
+                   input_norm: str = "mean_image", init: str = "caffe", norm: str = "none",
+                   dropout: str = "fc6_fc7_fc8", weight_decay: float = 0.0) -> keras.Model:
     """CaffeNet conv1..fc7 (module docstring) mapping a frame (H, W, 3) in [0, 1] to its fc7 feature r_k;
-    ``input_norm`` / ``init`` as in the module docstring. ``norm="batch"`` (NOT in the paper or CaffeNet) puts a
-    BatchNormalization between every convolution / fc6 / fc7 and its ReLU (statistics over all frames of the
-    batch, i.e. over every stream: the streams still share one set of variables)."""
+    ``input_norm`` / ``init`` / ``dropout`` / ``weight_decay`` as in the module docstring. ``norm="batch"`` (NOT
+    in the paper or CaffeNet) puts a BatchNormalization between every convolution / fc6 / fc7 and its ReLU
+    (statistics over all frames of the batch, i.e. over every stream: the streams still share one set of
+    variables)."""
     h, w = int(frame_size[0]), int(frame_size[1])
     if min(h, w) < MIN_FRAME_SIZE:
         raise ValueError(f"CaffeNet conv1..pool5 needs frames of at least {MIN_FRAME_SIZE}x{MIN_FRAME_SIZE}, "
                          f"not {h}x{w}")
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, not {norm!r}")
+    if dropout not in DROPOUTS:
+        raise ValueError(f"dropout must be one of {DROPOUTS}, not {dropout!r}")
     L = keras.layers
+    base_dropout = 0.5 if dropout == "fc6_fc7_fc8" else 0.0
+
+    def kw(layer):
+        return _init(layer, init, weight_decay)
+
     bn = norm == "batch"
     act = None if bn else "relu"
 
@@ -168,29 +189,30 @@ def build_base_cnn(frame_size=(225, 225), conv1_stride: int = 2, name: str = "ba
 
     x_in = keras.Input((h, w, 3), name="frame")
     x = InputNormalization(input_norm, name="input_norm")(x_in)
-    x = post(L.Conv2D(96, 11, strides=conv1_stride, activation=act, name="conv1", **_init("conv1", init))(x), "conv1")
+    x = post(L.Conv2D(96, 11, strides=conv1_stride, activation=act, name="conv1", **kw("conv1"))(x), "conv1")
     x = L.MaxPooling2D(3, 2, name="pool1")(x)
     x = LRN(name="norm1")(x)
     x = L.ZeroPadding2D(2)(x)
-    x = post(GroupedConv2D(256, 5, name="conv2", initializers=_init("conv2", init), activation=act)(x), "conv2")
+    x = post(GroupedConv2D(256, 5, name="conv2", initializers=kw("conv2"), activation=act)(x), "conv2")
     x = L.MaxPooling2D(3, 2, name="pool2")(x)
     x = LRN(name="norm2")(x)
-    x = post(L.Conv2D(384, 3, padding="same", activation=act, name="conv3", **_init("conv3", init))(x), "conv3")
-    x = post(GroupedConv2D(384, 3, padding="same", name="conv4", initializers=_init("conv4", init),
+    x = post(L.Conv2D(384, 3, padding="same", activation=act, name="conv3", **kw("conv3"))(x), "conv3")
+    x = post(GroupedConv2D(384, 3, padding="same", name="conv4", initializers=kw("conv4"),
                            activation=act)(x), "conv4")
-    x = post(GroupedConv2D(256, 3, padding="same", name="conv5", initializers=_init("conv5", init),
+    x = post(GroupedConv2D(256, 3, padding="same", name="conv5", initializers=kw("conv5"),
                            activation=act)(x), "conv5")
     x = L.MaxPooling2D(3, 2, name="pool5")(x)
     x = L.Flatten()(x)
-    x = post(L.Dense(FEATURE_DIM, activation=act, name="fc6", **_init("fc6", init))(x), "fc6")
-    x = L.Dropout(0.5, name="drop6")(x)
-    x = post(L.Dense(FEATURE_DIM, activation=act, name="fc7", **_init("fc7", init))(x), "fc7")
-    x = L.Dropout(0.5, name="drop7")(x)
+    x = post(L.Dense(FEATURE_DIM, activation=act, name="fc6", **kw("fc6"))(x), "fc6")
+    x = L.Dropout(base_dropout, name="drop6")(x)
+    x = post(L.Dense(FEATURE_DIM, activation=act, name="fc7", **kw("fc7"))(x), "fc7")
+    x = L.Dropout(base_dropout, name="drop7")(x)
     return keras.Model(x_in, x, name=name)
 
 
 class TopCNN(keras.layers.Layer):
-    """T of Eq. 5 on the concatenation x_i = O(r_1..r_S) (Eq. 4): fc8 (``hidden``, ReLU, dropout 0.5) -> fc9
+    """T of Eq. 5 on the concatenation x_i = O(r_1..r_S) (Eq. 4): fc8 (``hidden``, ReLU, dropout 0.5 unless
+    ``dropout="none"``) -> fc9
     (``n_classes`` logits; the softmax is applied by the loss / :meth:`probabilities`).
 
     :meth:`logits_for_orders` gives the logits of MANY frame orders of the same features at once: because fc8
@@ -199,15 +221,17 @@ class TopCNN(keras.layers.Layer):
     order and calling the layer; tested)."""
 
     def __init__(self, n_streams: int, n_classes: int, feature_dim: int = FEATURE_DIM, hidden: int = TOP_HIDDEN,
-                 init: str = "caffe", norm: str = "none", **kwargs):
+                 init: str = "caffe", norm: str = "none", dropout: str = "fc6_fc7_fc8", weight_decay: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.n_streams, self.n_classes = int(n_streams), int(n_classes)
         self.feature_dim, self.hidden, self.init, self.norm = int(feature_dim), int(hidden), init, norm
+        self.dropout, self.weight_decay = dropout, float(weight_decay)
         self.bn8 = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="bn_fc8") \
             if norm == "batch" else None
-        self.fc8 = keras.layers.Dense(self.hidden, name="fc8", **_init("fc7", init))      # hidden: as fc6 / fc7
-        self.drop8 = keras.layers.Dropout(0.5, name="drop8")
-        self.fc9 = keras.layers.Dense(self.n_classes, name="fc9", **_init("classifier", init))
+        self.fc8 = keras.layers.Dense(self.hidden, name="fc8", **_init("fc7", init, weight_decay))  # as fc6 / fc7
+        self.drop8 = keras.layers.Dropout(0.0 if dropout == "none" else 0.5, name="drop8")
+        self.fc9 = keras.layers.Dense(self.n_classes, name="fc9", **_init("classifier", init, weight_decay))
 
     def build(self, input_shape=None):
         self.fc8.build((None, self.n_streams * self.feature_dim))
@@ -223,9 +247,10 @@ class TopCNN(keras.layers.Layer):
             h = self.bn8(h, training=training)
         return self.fc9(self.drop8(tf.nn.relu(h), training=training))
 
-    def logits_for_orders(self, features, orders):
+    def logits_for_orders(self, features, orders, training=False):
         """features (B, M, D) of M frames; orders (V, S) int frame indices -> (B, V, n_classes) logits of the
-        concatenations ``O(r_{orders[v, 0]}, ..., r_{orders[v, S-1]})`` (inference, no dropout)."""
+        concatenations ``O(r_{orders[v, 0]}, ..., r_{orders[v, S-1]})``. ``training``: drop8 active and fc8's
+        batch norm on the statistics of the B x V concatenations (all-orders training); else inference."""
         orders = np.asarray(orders, np.int32)
         m = int(features.shape[1])
         kernel = tf.cast(tf.reshape(self.fc8.kernel, (self.n_streams, self.feature_dim, self.hidden)),
@@ -234,10 +259,10 @@ class TopCNN(keras.layers.Layer):
         onehot = tf.constant(np.eye(m, dtype=np.float32)[orders], features.dtype)   # (V, S, M)
         pre = tf.einsum("vsm,bsmh->bvh", onehot, partial) + tf.cast(self.fc8.bias, features.dtype)
         if self.bn8 is not None:                                   # inference: a per-unit affine map
-            pre = tf.reshape(self.bn8(tf.reshape(pre, [-1, self.hidden]), training=False), tf.shape(pre))
-        return self.fc9(tf.nn.relu(pre))
+            pre = tf.reshape(self.bn8(tf.reshape(pre, [-1, self.hidden]), training=training), tf.shape(pre))
+        return self.fc9(self.drop8(tf.nn.relu(pre), training=training))
 
     def get_config(self):
         return {**super().get_config(), "n_streams": self.n_streams, "n_classes": self.n_classes,
                 "feature_dim": self.feature_dim, "hidden": self.hidden, "init": self.init,
-                "norm": self.norm}
+                "norm": self.norm, "dropout": self.dropout, "weight_decay": self.weight_decay}

@@ -14,7 +14,9 @@ import logging
 import time
 from pathlib import Path
 
-from permutation_tf.config import VideoConfig
+import numpy as np
+
+from permutation_tf.config import FAITHFUL, RECIPE_FIELDS, VideoConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,8 @@ def build(cfg: VideoConfig, task, input_mean=None):
 
     return build_model(task, (cfg.frame_size, cfg.frame_size), cfg.conv1_stride, cfg.eq8_class_average, cfg.lr,
                        cfg.momentum, cfg.jit_compile, cfg.input_norm, cfg.init, input_mean=input_mean,
-                       norm=cfg.norm)
+                       norm=cfg.norm, dropout=cfg.dropout, weight_decay=cfg.weight_decay,
+                       train_orders=cfg.train_orders)
 
 
 def train_model(model, cfg, items, workdir: Path) -> dict:
@@ -118,8 +121,22 @@ def body(run) -> dict:
                     ", ".join(k for k, v in constant.items() if v))
         print("WARNING: constant scores: the network's outputs do not vary with its input; AUROC 0.5 by ties",
               flush=True)
+    heldout = evaluate.heldout_pretext_loss(scored, videos.normal_class, task)
+    # The same loss on (up to 8 of) the TRAINING videos, inference mode: far below the held-out one = overfitting
+    # to the training items; as high = the inference path (e.g. batch-norm statistics) differs from training.
+    seen = evaluate.score_segments(model, data.test_stream(cfg, task, data.evenly(videos.train, 8)))
+    heldout["train_pretext_loss"] = float(np.mean(seen["all"]))
+    if heldout["heldout_pretext_loss"] > 0.9 * heldout["chance_loss"]:
+        log.warning("held-out pretext loss %.3f > 0.9 x chance %.3f: the network did not learn its pretext task",
+                    heldout["heldout_pretext_loss"], heldout["chance_loss"])
+        print(f"WARNING: held-out pretext loss {heldout['heldout_pretext_loss']:.3f} is above 0.9 x the chance loss "
+              f"{heldout['chance_loss']:.3f} (the best input-independent loss): the network has not learned its "
+              f"pretext "
+              f"task, so its AUROC measures untrained features", flush=True)
     model.set_score_range(scored["all"])
+    recipe = {k: getattr(cfg, k) for k in RECIPE_FIELDS}
     metrics = {
+        **heldout, "recipe": recipe, "recipe_faithful": recipe == FAITHFUL,
         "auroc": results[cfg.score]["auroc"], "score": cfg.score, "pooling": cfg.pooling,
         "auroc_sampled": results["sampled"]["auroc"], "auroc_all": results["all"]["auroc"],
         "segment_auroc": {k: v["segment_auroc"] for k, v in results.items()},

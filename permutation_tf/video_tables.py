@@ -9,9 +9,10 @@ class, ``n_parts`` = the number of classes (the report averages the parts, as th
   TABLE IV (rows UCF101 / ILSVRC2015): ours and the implemented baselines (RotNet on frames, Shuffle and Learn,
   AoT, Sorting); Video Colorization and Tracking are not implemented (README.md (video part)). TABLE V: M = 3..6,
   TABLE VI: skip 0..3 (ours).
-* Variant ``moving_fashion`` (the Moving Fashion-MNIST video set of :mod:`permutation_tf.make_moving_fashion`,
-  10 classes, written on first use): the same jobs, filling the row "UCF101" of each table in the variant
-  sub-table.
+* Variants ``fashion_motion`` (issue 21: Fashion-MNIST items whose motion is the class, half of the clips with
+  an item of a random category) and ``moving_fashion`` (the first stand-in: trajectories independent of the
+  class), both made by :mod:`permutation_tf.make_moving_fashion`, 10 classes, written on first use: the same
+  jobs, filling the row "UCF101" of each table in the variant's sub-table.
 
 Every job (on ILSVRC2015: only in ``extra``, the table has one floor row, filled by the UCF101 jobs) also
 fills the row "PCA-20 floor (ours)" of its column (:data:`common.registry.FLOOR_ROW`): the mean
@@ -34,7 +35,9 @@ NOT_IMPLEMENTED = {"Video Colorization [41]": "needs the colorization-as-trackin
                    "(reference-frame pointer + LAB quantisation); not built here",
                    "Tracking [42]": "needs patch tracking with dense trajectories / SURF tracks of Wang and Gupta "
                    "and a triplet ranking loss; not built here"}
-DATASETS = {"ucf101": ("UCF101", 20), "imagenet_vid": ("ILSVRC2015", 20), "moving_fashion": ("UCF101", 10)}
+DATASETS = {"ucf101": ("UCF101", 20), "imagenet_vid": ("ILSVRC2015", 20), "moving_fashion": ("UCF101", 10),
+            "fashion_motion": ("UCF101", 10)}
+STAND_INS = ("fashion_motion", "moving_fashion")   # generated from Fashion-MNIST (variant sub-tables)
 # Quick-scale test cost of RotNet is per frame (x4 rotations): score 4 frames of each test video.
 QUICK_OVERRIDES = {"rotnet": dict(test_max_frames=4)}
 
@@ -57,7 +60,8 @@ def _run(*args) -> dict:
 def _extra(m: dict) -> dict:
     keep = ("auroc_sampled", "auroc_all", "segment_auroc", "normal_name", "epochs", "batch_size", "data",
             "train_seconds", "score_seconds", "segments_per_second", "score_segments_per_second", "wall_seconds",
-            "loss_per_epoch", "accuracy_per_epoch", "m", "skip", "task")
+            "loss_per_epoch", "accuracy_per_epoch", "m", "skip", "task", "heldout_pretext_loss",
+            "heldout_pretext_loss_sampled", "train_pretext_loss", "chance_loss", "recipe", "recipe_faithful")
     out = {k: m[k] for k in keep if k in m}
     out["floor_auroc"] = 100.0 * m["floor"]["auroc"]
     return out
@@ -65,8 +69,8 @@ def _extra(m: dict) -> dict:
 
 def _job(table, column, dataset, c, method, m=5, skip=2):
     row, n = DATASETS[dataset]
-    variant = "moving_fashion" if dataset == "moving_fashion" else ""
-    prefix = "moving_fashion_" if variant else f"{dataset}_"
+    variant = dataset if dataset in STAND_INS else ""
+    prefix = f"{dataset}_"
     setting = f"{method}_m{m}_skip{skip}"
 
     # One floor row per table and variant: the UCF101 jobs fill it on the paper's data, not ILSVRC2015's.
@@ -86,7 +90,7 @@ def _job(table, column, dataset, c, method, m=5, skip=2):
 
     return Job(table=table, name=f"{prefix}{setting}_class{c}", cells=((row, column),) + floor_cells,
                run=run, floor=floor if floor_cells else None,
-               datasets=(dataset,) if dataset != "moving_fashion" else ("fashion_mnist",), n_parts=n,
+               datasets=(dataset,) if dataset not in STAND_INS else ("fashion_mnist",), n_parts=n,
                workdir_name=f"permutation.video/{prefix}{setting}", variant=variant,
                description=f"{column} on {dataset}, M={m}, skip={skip}, class {c} normal, one-vs-all")
 
@@ -99,4 +103,4 @@ def _jobs(dataset: str) -> list[Job]:
     return out
 
 
-VIDEO_JOBS = _jobs("ucf101") + _jobs("imagenet_vid") + _jobs("moving_fashion")
+VIDEO_JOBS = _jobs("ucf101") + _jobs("imagenet_vid") + _jobs("fashion_motion") + _jobs("moving_fashion")

@@ -59,6 +59,12 @@ def test_video_trains_under_mirrored_on_two_cpus_and_exports_frames(tmp_path):
     assert m["strategy"] == "mirrored" and m["replicas"] == 2
     assert all(math.isfinite(v) for v in m["loss_per_epoch"] + m["accuracy_per_epoch"]) and m["loss_per_epoch"]
     assert 0.0 <= m["auroc"] <= 1.0
+    # issue 21: whether the pretext task was learned, on the normal class's held-out segments; 2 smoke steps
+    # do not learn it, and the run says so in one WARNING line
+    assert m["chance_loss"] == pytest.approx(math.log(6)) and m["heldout_segments"] > 0
+    assert math.isfinite(m["heldout_pretext_loss"]) and m["heldout_pretext_loss"] > 0.9 * m["chance_loss"]
+    assert sum(line.startswith("WARNING: held-out pretext loss") for line in p.stdout.splitlines()) == 1
+    assert m["recipe"]["train_orders"] == "all" and m["recipe"]["norm"] == "batch"
     entry = m["export"]["permutation_moving_fashion_1"]
     sig = json.loads((tmp_path / entry["path"] / "assets.extra" / "export.json").read_text())["signatures"][
         "serving_default"]

@@ -116,14 +116,16 @@ def test_config_rejects_bad_values():
         VideoConfig(dataset="moving_fashion", m=8, workdir="/tmp/x").resolved()
     with pytest.raises(ConfigError, match="pooling"):
         VideoConfig(dataset="moving_fashion", pooling="median", workdir="/tmp/x").resolved()
-    for field, value in (("input_norm", "imagenet"), ("init", "he"), ("norm", "layer")):
+    for field, value in (("input_norm", "imagenet"), ("init", "xavier"), ("norm", "layer"), ("dropout", "fc7"),
+                         ("train_orders", "some")):
         with pytest.raises(ConfigError, match=f"--{field} must be one of"):
             VideoConfig(dataset="moving_fashion", workdir="/tmp/x", **{field: value}).resolved()
 
 
 def test_preset_frame_caps_cover_one_segment_and_short_test_videos_fail_before_decoding(tmp_path):
     """TABLE V's M = 6 (16 frames at skip 2) and TABLE VI's skip 3 (17 frames at M = 5) ran into the quick
-    preset's caps (16 / 14 frames): the preset's caps now grow to one segment, a user's cap is kept, and a test
+    preset's caps (16 / 14 frames; the smoke preset's are 14 / 14): the preset's caps now grow to one segment, a
+    user's cap is kept, and a test
     video shorter than one segment is one DataError up front, not an error inside the tf.data pipeline."""
     from common.data_video import VideoItem
     from common.errors import DataError
@@ -131,24 +133,24 @@ def test_preset_frame_caps_cover_one_segment_and_short_test_videos_fail_before_d
     from permutation_tf.data import test_stream
     from permutation_tf.make_moving_fashion import write_avi
 
-    def caps(**kw):
-        cfg = VideoConfig(dataset="moving_fashion", scale="quick", workdir="/tmp/x", **kw).resolved()
+    def caps(**kw):                                    # the smoke preset caps both at 14 frames
+        cfg = VideoConfig(dataset="moving_fashion", scale="smoke", workdir="/tmp/x", **kw).resolved()
         return cfg.max_frames, cfg.test_max_frames
 
-    assert caps() == (16, 14)                          # M = 5, skip 2: 13 frames, preset unchanged
+    assert caps() == (14, 14)                          # M = 5, skip 2: 13 frames, preset unchanged
     assert caps(m=6) == (16, 16)
     assert caps(skip=3) == (17, 17)
-    assert caps(skip=3, max_frames=14) == (14, 17)     # the user's value is kept
-    assert caps(task="shuffle_learn", skip=3) == (16, 14)
+    assert caps(skip=3, max_frames=12) == (12, 17)     # the user's value is kept
+    assert caps(task="shuffle_learn", skip=3) == (14, 14)
 
     path = tmp_path / "short.avi"
     write_avi(path, np.zeros((10, 32, 32), np.uint8))
-    cfg = VideoConfig(dataset="moving_fashion", scale="quick", workdir="/tmp/x", m=5).resolved()
+    cfg = VideoConfig(dataset="moving_fashion", scale="smoke", workdir="/tmp/x", m=5).resolved()
     task = make_task("permutation", 5)
     with pytest.raises(DataError, match=r"1 test video\(s\) hold no segment of M=5 frames with skip 2 \(13 "
                                         r"frames, reading at most 14\), e.g. .*short.avi"):
         test_stream(cfg, task, [VideoItem(path, 0, "a")])
-    cfg = VideoConfig(dataset="moving_fashion", scale="quick", workdir="/tmp/x", m=3).resolved()
+    cfg = VideoConfig(dataset="moving_fashion", scale="smoke", workdir="/tmp/x", m=3).resolved()
     assert test_stream(cfg, make_task("permutation", 3), [VideoItem(path, 0, "a")]) is not None
 
 
@@ -320,3 +322,152 @@ def test_constant_scores_are_flagged_as_ties_not_measurements():
     flat = np.full(12, np.log(6.0)) * (1 + 1e-7 * np.arange(12))   # float rounding around ln 6: a tie
     assert constant_scores({"sampled": flat, "all": flat + np.arange(12) * 0.01}) == {"sampled": True, "all": False}
     assert video_auroc(flat, np.arange(12) // 3, np.arange(12) % 3, np.array([0, 1, 0, 1]))["auroc"] == 0.5
+
+
+# ------------------------------------------------------------------------------------- issue 21: the recipe
+def _arrow_of_time_segments(n, m, rng, step=8, block=12):
+    """Ordered segments (n, m, 64, 64, 3) in [0, 1]: a textured block moving ``step`` px per frame to the RIGHT
+    (an unambiguous arrow of time) from a random place; every permutation of such a segment is recognisable."""
+    out = np.zeros((n, m, SIZE, SIZE, 3), np.float32)
+    patch = rng.uniform(0.4, 1.0, (block, block, 3)).astype(np.float32)
+    for i in range(n):
+        x0 = rng.integers(0, SIZE - block - step * (m - 1) + 1)
+        y0 = rng.integers(0, SIZE - block + 1)
+        for t in range(m):
+            out[i, t, y0:y0 + block, x0 + step * t:x0 + step * t + block] = patch
+    return out
+
+
+def test_the_quick_recipe_learns_an_arrow_of_time():
+    """Issue 21: the repository's own model with the quick preset's recipe reaches a held-out pretext loss well
+    below chance (ln 3! = 1.79) within 40 SGD steps of batch 10 on clips with an unambiguous arrow of time (the
+    paper's CaffeNet recipe did not move from chance in 120 such steps, docs/permutation-notes.md)."""
+    from permutation_tf.config import VideoConfig
+    from permutation_tf.pipeline import build
+
+    cfg = VideoConfig(dataset="moving_fashion", scale="quick", m=3, workdir="/tmp/x").resolved()
+    assert (cfg.norm, cfg.train_orders) == ("batch", "all")
+    tf.keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    train = _arrow_of_time_segments(400, 3, rng)
+    task = make_task("permutation", 3)
+    model = build(cfg, task, input_mean=255.0 * train[:, 0].mean(0))
+    step = tf.function(model.train_step)
+    for k in range(40):
+        x = train[rng.choice(len(train), 10, replace=False)]
+        y = rng.integers(0, 6, 10)
+        step({"frames": tf.constant(np.stack([permute(s, l) for s, l in zip(x, y)])), "label": tf.constant(y)})
+    held = _arrow_of_time_segments(40, 3, np.random.default_rng(1))
+    loss = float(np.mean(model.segment_losses(tf.constant(held), tf.zeros(40, tf.int64))["all"]))
+    assert loss < 0.5 * math.log(6), loss
+
+
+def test_all_orders_training_is_the_mean_over_every_order():
+    """--train_orders=all: the training loss of a segment is the mean of Eq. 8 over all M! orders (one Base-CNN
+    pass per frame), equal to concatenating every order and calling the Top-CNN (inference, no dropout)."""
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(make_task("permutation", 3), (SIZE, SIZE), norm="batch", init="he", dropout="none",
+                        train_orders="all", input_mean=np.full((SIZE, SIZE, 3), 127.5))
+    x = _segments(2, 3, 4)
+    labels = np.array([2, 5])
+    permuted = tf.constant(np.stack([permute(s, y) for s, y in zip(x, labels)]))
+    out = model.compute_outputs({"frames": permuted, "label": tf.constant(labels)}, training=False)
+    direct = [float(losses.cross_entropy([y], model(permute(s, y)[None]))[0]) for s in x for y in range(6)]
+    np.testing.assert_allclose(float(out["loss"]), np.mean(direct), rtol=1e-4)
+    logits, targets = model.train_logits(permuted, tf.constant(labels), training=False)
+    assert logits.shape == (12, 6) and targets.numpy().tolist() == list(range(6)) * 2
+
+
+def test_recipe_options_initialise_drop_and_decay_as_documented():
+    """--init=he (He-normal, zero biases), --init=caffe_zero_bias, --dropout placement, --weight_decay = Caffe's
+    ``g + wd w`` as the L2 penalty wd/2 |w|^2 on every kernel (none on biases), in the loss the step minimises."""
+    from permutation_tf.networks import TopCNN, build_base_cnn
+
+    base = build_base_cnn((SIZE, SIZE), init="he", dropout="fc8", weight_decay=5e-4)
+    kernels = [w for w in base.trainable_weights if "kernel" in w.path]
+    for w in base.trainable_weights:
+        if "bias" in w.path:
+            assert np.all(w.numpy() == 0), w.path
+    fc6 = next(w for w in kernels if "fc6" in w.path).numpy()
+    assert abs(fc6.std() / math.sqrt(2.0 / fc6.shape[0]) - 1) < 0.1                 # He: std sqrt(2 / fan_in)
+    assert all(layer.rate == 0 for layer in base.layers if isinstance(layer, tf.keras.layers.Dropout))
+    penalty = sum(float(v) for v in base.losses)
+    np.testing.assert_allclose(penalty, 5e-4 / 2 * sum(float(np.sum(w.numpy() ** 2)) for w in kernels), rtol=1e-4)
+    caffe0 = build_base_cnn((SIZE, SIZE), init="caffe_zero_bias")
+    assert all(np.all(w.numpy() == 0) for w in caffe0.trainable_weights if "bias" in w.path)
+    assert [layer.rate for layer in caffe0.layers if isinstance(layer, tf.keras.layers.Dropout)] == [0.5, 0.5]
+    assert TopCNN(3, 6, dropout="fc8").drop8.rate == 0.5 and TopCNN(3, 6, dropout="none").drop8.rate == 0.0
+    assert not build_base_cnn((SIZE, SIZE)).losses                                      # default: no decay
+
+
+def test_heldout_pretext_loss_and_chance():
+    """metrics.json's ``heldout_pretext_loss``: the mean ``all`` cross-entropy of the NORMAL class's test segments;
+    ``chance_loss``: the entropy of the task's class distribution (ln M! for ours)."""
+    from permutation_tf.evaluate import heldout_pretext_loss
+
+    scored = {"all": np.array([1.0, 2.0, 9.0, 3.0]), "sampled": np.array([0.5, 1.5, 9.0, 2.5]),
+              "video_label": np.array([4, 4, 1, 4])}
+    out = heldout_pretext_loss(scored, 4, make_task("permutation", 3))
+    assert out["heldout_pretext_loss"] == 2.0 and out["heldout_pretext_loss_sampled"] == 1.5
+    assert out["heldout_segments"] == 3 and out["chance_loss"] == pytest.approx(math.log(6))
+    assert make_task("permutation", 5).chance_loss == pytest.approx(math.log(120))
+    assert make_task("sorting").chance_loss == pytest.approx(math.log(12))
+    assert make_task("rotnet").chance_loss == pytest.approx(math.log(4))
+    assert make_task("shuffle_learn").chance_loss == pytest.approx(-(math.log(1 / 3) / 3 + 2 / 3 * math.log(2 / 3)))
+
+
+# -------------------------------------------------------------------------------- issue 21: the stand-in
+def _shift(a, b):
+    """Circular shift (dx, dy) that moves frame a onto frame b (phase correlation; the canvas wraps)."""
+    import cv2
+
+    (dx, dy), _ = cv2.phaseCorrelate(a.astype(np.float64), b.astype(np.float64))
+    return np.array([dx, dy])
+
+
+def test_fashion_motion_classes_differ_in_motion_not_in_where_the_item_is():
+    """The class generator: class k moves at heading 36 k degrees with its speed (2.5 / 4 px per frame) on a
+    wrap-around canvas; the reversed clip moves like class k + 5; the start is uniform, so the mean frame over
+    clips is flat (no position cue for a single frame)."""
+    from permutation_tf.make_moving_fashion import class_motion, render_class_clip
+
+    item = np.zeros((28, 28), np.uint8)
+    item[6:22, 9:19] = 200
+    item[6:10, 4:24] = 255                                           # a "T": not symmetric under rotation
+    for k in range(10):
+        clip = render_class_clip(item, k, np.random.default_rng(k), 8, 64)
+        v = np.mean([_shift(clip[t], clip[t + 1]) for t in range(7)], axis=0)
+        prof = class_motion(k)
+        assert abs(np.linalg.norm(v) / prof["speed"] - 1) < 0.3, (k, v)
+        heading = np.degrees(np.arctan2(v[1], v[0])) % 360
+        assert min(abs(heading - prof["heading"]), 360 - abs(heading - prof["heading"])) < 20, (k, heading)
+        back = np.mean([_shift(clip[t + 1], clip[t]) for t in range(7)], axis=0)
+        opposite = class_motion((k + 5) % 10)["heading"]
+        assert min(abs(np.degrees(np.arctan2(back[1], back[0])) % 360 - opposite),
+                   360 - abs(np.degrees(np.arctan2(back[1], back[0])) % 360 - opposite)) < 20
+    frames = np.concatenate([render_class_clip(item, 3, np.random.default_rng(100 + i), 2, 64)[:1]
+                             for i in range(1000)]).astype(np.float64)
+    cells = frames.mean(0).reshape(4, 16, 4, 16).mean(axis=(1, 3))  # mean brightness of 16 x 16 cells
+    assert cells.std() / cells.mean() < 0.2
+
+
+def test_fashion_motion_set_shares_appearance_across_classes(tmp_path):
+    """``make(motion="class")``: a fraction ``shared_items`` of each class's clips shows an item of any
+    category, so the classes share appearance; the rest show the class's own items; the set is deterministic."""
+    from permutation_tf.make_moving_fashion import item_index, make
+
+    a = make(tmp_path / "a", train_per_class=4, test_per_class=1, frames=16, size=48, seed=1, motion="class",
+             shared_items=0.5)
+    b = make(tmp_path / "b", train_per_class=4, test_per_class=1, frames=16, size=48, seed=1, motion="class",
+             shared_items=0.5)
+    files = sorted(p.relative_to(a) for p in a.rglob("*.avi"))
+    assert len(files) == 50 and all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    labels = np.repeat(np.arange(10), 100)                           # a split of 1,000 images, 10 categories
+    rng = np.random.default_rng(0)
+    picks = [item_index(1000, 300 + i, i, 20, 0.5, rng) for i in range(20)]   # class 3's own images: 300..399
+    assert len(set(labels[picks[:10]].tolist())) >= 4                # the shared half: many categories
+    assert picks[10:] == list(range(310, 320))                       # the rest: the class's own items
+    assert "motion=class" in (a / "README.txt").read_text()
+    from common.errors import DataError
+    with pytest.raises(DataError, match="--motion must be one of"):
+        make(tmp_path / "c", motion="bounce")

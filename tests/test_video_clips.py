@@ -124,7 +124,7 @@ def test_segment_pipeline_yields_permuted_segments_of_the_decoded_videos(videos)
 
 
 def test_training_labels_depend_on_seed_and_epoch_and_resume(videos):
-    kw = dict(m=3, skip=0, size=(8, 10), seed=5, training=True, shuffle_buffer=8, batch_size=8)
+    kw = dict(m=3, skip=0, size=(8, 10), seed=5, training=True, mix_videos=2, batch_size=8)
     two = _collect(vc.segment_dataset(videos, num_epochs=2, **kw))
     n = sum(vc.num_segments(f, 3, 0) for f in (9, 10, 8))
     assert len(two["label"]) == 2 * n == 2 * vc.count_segments(videos, 3, 0) == 2 * (7 + 8 + 6)
@@ -151,3 +151,24 @@ def test_a_video_shorter_than_a_segment_is_a_data_error(videos):
     with pytest.raises(DataError, match=r"y_0\.avi has 8 frames, fewer than the 9"):
         with streaming.data_errors():
             _collect(ds)
+
+
+@pytest.mark.parametrize("n_videos,batch,mix", [(12, 5, 16), (3, 4, 16), (12, 6, 8)])
+def test_training_batches_mix_videos(tmp_path, n_videos, batch, mix):
+    """Issue 21: a training batch holds segments of min(batch, videos) different videos (the old stream put ~B
+    overlapping windows of ONE video in a batch), every segment once per epoch, each video's segments in a
+    seeded random order."""
+    write_video_folder(tmp_path, {"c": [smooth_frames(8, (8, 10), i) for i in range(n_videos)]})
+    items = video_folder_items(tmp_path)
+    ds = vc.segment_dataset(items, m=3, skip=0, size=(8, 10), seed=1, training=True, batch_size=batch,
+                            num_epochs=1, mix_videos=mix)
+    batches = list(ds.as_numpy_iterator())
+    for k, b in enumerate(batches):
+        left = len({v for later in batches[k:] for v in later["video"].tolist()})   # videos not yet finished
+        assert len(set(b["video"].tolist())) >= min(len(b["video"]), n_videos, mix, left), b["video"]
+        if n_videos <= mix:                       # all videos in the cycle: min(batch, videos) in every batch
+            assert len(set(b["video"].tolist())) >= min(len(b["video"]), n_videos)
+    seen = [(v, s) for b in batches for v, s in zip(b["video"], b["segment"])]
+    assert len(seen) == len(set(seen)) == n_videos * 6
+    first = [s for v, s in seen if v == seen[0][0]]
+    assert first != sorted(first)                                     # not in temporal order
