@@ -9,6 +9,9 @@ on the 5k labelled ones. Paper silent, code used: batch 128 (the code's per-GPU 
 VOC 2007 fine-tuning 80 epochs (``voc_epochs``, as nre_tf's VOC harness), the layer-wise logistic regressions 10
 epochs of SGD at lr 0.01 (``layerwise_epochs``, ``layerwise_learning_rate``).
 
+R's loss: Eq. 4 is written as the minimax game of [14] and trained "via adversarial training [14]"; the default is
+[14]'s non-saturating generator loss (``generator_loss="non_saturating"``), ``minimax`` keeps Eq. 4 literally.
+
 ``code_defaults=True`` switches every value where the code differs from the paper: theta 0.7 (keep probability
 0.3), leaky-ReLU slope 0.2, tanh decoder output, no BN before the repair block, BN in fc6, mask loss weight 0.1
 and also on real images, R's extra kept-region MSE with weight 30, the code's generator loss, BN kept in the
@@ -25,7 +28,10 @@ from common.errors import ConfigError
 DATASETS = ("stl10", "image_folder", "fashion_mnist")
 # table1: Table 1 (+ the Table 2 fold protocol); voc07: Table 3 VOC 2007 classification fine-tuned; layerwise:
 # Tables 4-5 (conv1..conv5 frozen, pooled to ~9,200 values, one logistic regression per layer); none.
-TRANSFER_PROTOCOLS = ("table1", "voc07", "layerwise", "none")
+# probe: the CPU-scale protocol (frozen features computed once, standardised multinomial logistic regression with
+# its regularisation chosen on a validation split, conv1..conv5 each as in Tables 4-5, with C's own initial weights
+# as the paired floor and, with --floors, a random trunk, the AE encoder and raw pixels).
+TRANSFER_PROTOCOLS = ("table1", "probe", "voc07", "layerwise", "none")
 # (paper value, code value) of everything the two disagree on (reference notes 2.3-2.8).
 PAPER_VS_CODE: dict[str, tuple[Any, Any]] = {
     "drop_rate": (0.5, 0.7),
@@ -36,7 +42,11 @@ PAPER_VS_CODE: dict[str, tuple[Any, Any]] = {
     "mask_loss_weight": (1.0, 0.1),
     "mask_on_real": (False, True),
     "repair_rec_weight": (0.0, 30.0),
-    "generator_loss": ("minimax", "code"),
+    # Eq. 4 is written as the minimax game of [14] and trained "via adversarial training [14]"; [14] itself trains
+    # the generator with the non-saturating -log D(G(z)) (saturating log(1 - D) has vanishing gradients once D
+    # wins), which is also the flipped-label cross-entropy of the authors' code (docs/artifacts-notes.md,
+    # "Generator loss"). "minimax" (Eq. 4 literally) stays a flag.
+    "generator_loss": ("non_saturating", "code"),
     "transfer_conv5_bn": (False, True),
 }
 
@@ -82,16 +92,22 @@ class ArtifactsConfig(RunConfig):
         # Seconds on tiny data (tests): checks the plumbing only.
         "smoke": dict(epochs=1, batch_size=8, ae_epochs=1, pretrain_limit=16, labelled_limit=40, test_limit=40,
                       transfer_epochs=1, history_size=16, folds=2, fold_size=20, voc_epochs=1,
-                      layerwise_epochs=1),
-        # A 2-core CPU shared with other jobs (one adversarial step of batch 32 at 96x96 took 1-2 minutes there,
-        # measured): a small part of the data and few steps, the paper's networks and losses unchanged.
-        "quick": dict(epochs=1, batch_size=32, ae_epochs=2, pretrain_limit=512, labelled_limit=500,
-                      test_limit=1000, transfer_epochs=5, history_size=256, folds=10, fold_size=50, voc_epochs=2,
-                      layerwise_epochs=2),
+                      layerwise_epochs=1, transfer="table1", ae_bn_images=16, monitor_every=0, monitor_images=8,
+                      trend_snapshots=0),
+        # An idle 2-core CPU (docs/artifacts-notes.md, "Quick preset"): the AE streams up to 60k unlabelled images
+        # once (all of Fashion-MNIST: 1,875 steps of batch 32) and its BN statistics are re-estimated before it is frozen;
+        # the game is one epoch over them (1,875 steps, the learning-rate decay spread over all of them), history
+        # buffer on (10 batches, as 1,280 / 128 at paper scale); the CPU-scale probe (5,000 labels, 500 a class,
+        # the full test set) instead of the paper's fc6-fc8 head. The networks and losses are the paper's.
+        "quick": dict(epochs=1, batch_size=32, ae_epochs=1, pretrain_limit=60000, labelled_limit=5000,
+                      test_limit=0, transfer_epochs=5, history_size=320, folds=10, fold_size=50, voc_epochs=2,
+                      layerwise_epochs=2, transfer="probe", ae_bn_images=2048, monitor_every=125,
+                      monitor_images=128, trend_snapshots=1),
         # The paper: all images, 400 epochs (code batch 128), 200 transfer epochs.
         "paper": dict(epochs=400, batch_size=128, ae_epochs=500, pretrain_limit=0, labelled_limit=0, test_limit=0,
                       transfer_epochs=200, history_size=1280, folds=10, fold_size=0, voc_epochs=80,
-                      layerwise_epochs=10),
+                      layerwise_epochs=10, transfer="table1", ae_bn_images=0, monitor_every=1000,
+                      monitor_images=128, trend_snapshots=0),
     }
 
     ablation: str = option("baseline", "Table 1 row: baseline, (a) input image as real, (b) local repair, (c)-(f) "
@@ -116,7 +132,10 @@ class ArtifactsConfig(RunConfig):
     mask_on_real: bool | None = option(None, "Also train C^mask on real images with an all-kept target (code).")
     repair_rec_weight: float | None = option(None, "Weight of the code's kept-region MSE in R's loss (paper 0, "
                                              "code 30).", minimum=0.0)
-    generator_loss: str | None = option(None, "R's side of Eq. 4 (paper minimax; see artifacts_tf/losses.py).",
+    generator_loss: str | None = option(None, "R's side of Eq. 4: non_saturating (default: -log C(x_hat), Eq. 4 "
+                                        "trained as in [14], also the code's flipped labels), minimax (Eq. 4 "
+                                        "literally, log(1 - C(x_hat))), code (the authors' code as read; see "
+                                        "artifacts_tf/losses.py).",
                                         choices=("minimax", "non_saturating", "code"))
     transfer_conv5_bn: bool | None = option(None, "Keep conv5's BN in the transfer features (code) instead of "
                                             "removing it (paper Sec. 4.4).")
@@ -148,11 +167,32 @@ class ArtifactsConfig(RunConfig):
     # "autoencoder": stop after the AE stage (a run whose frozen AE other runs reuse with --autoencoder_dir).
     stage: str = option("all", "all: AE stage, game, transfer; autoencoder: stop after the AE stage (a run to reuse "
                         "with --autoencoder_dir).", choices=("all", "autoencoder"))
-    transfer: str = option("table1", "Transfer protocol after pre-training: table1 (Table 1: frozen conv, "
-                           "re-initialised fc6-fc8; plus the Table 2 fold protocol), voc07 (Table 3: the 227x227 "
-                           "AlexNet initialised from C's conv layers, fine-tuned on VOC 2007 classification, mAP), "
-                           "layerwise (Tables 4-5: conv1..conv5 frozen, pooled to ~9,200 values, one logistic "
-                           "regression per layer on an image folder), none.", choices=TRANSFER_PROTOCOLS)
+    transfer: str | None = option(None, "Transfer protocol after pre-training (default: the --scale preset: "
+                                  "table1 at paper scale, probe at quick): table1 (Table 1: frozen conv, "
+                                  "re-initialised fc6-fc8; plus the Table 2 fold protocol), probe (CPU scale: frozen "
+                                  "conv1..conv5 features computed once, standardised multinomial logistic regression "
+                                  "per layer with its regularisation chosen on a validation split of the labelled "
+                                  "images; rows C, C's own initial weights and, with --floors, a random trunk, the AE "
+                                  "encoder, raw pixels; plus the Table 2 fold protocol), voc07 (Table 3: the 227x227 "
+                                  "AlexNet initialised from C's conv layers, fine-tuned on VOC 2007 classification, "
+                                  "mAP), layerwise (Tables 4-5: conv1..conv5 frozen, pooled to ~9,200 values, one "
+                                  "logistic regression per layer on an image folder), none.",
+                                  choices=TRANSFER_PROTOCOLS)
+    probe_val_fraction: float = option(0.2, "probe: fraction of each class of the labelled images held out to "
+                                       "choose the logistic regression's regularisation (then refit on all).",
+                                       minimum=0.0, exclusive_minimum=True, maximum=1.0, exclusive_maximum=True)
+    ae_bn_images: int | None = option(None, "Re-estimate the autoencoder's BN statistics on this many training "
+                                      "images (cumulative average, training-mode passes) before freezing it (0 = "
+                                      "keep the moving averages; beyond the paper; default: the --scale preset).",
+                                      minimum=0)
+    monitor_every: int | None = option(None, "Every this many game steps: C's real / fake / mask accuracy and R's "
+                                       "gradient under both forms of Eq. 4 on held-out images, R's and C's loss "
+                                       "over the interval, the step time; printed and in metrics.json (0 = off; "
+                                       "default: the --scale preset).", minimum=0)
+    monitor_images: int | None = option(None, "Held-out (test) images of the --monitor_every gates.", minimum=1)
+    trend_snapshots: int | None = option(None, "probe: also probe C at this many evenly spaced points of the game "
+                                         "(its trunk saved there), the trend against game steps (0 = off).",
+                                         minimum=0)
     transfer_epochs: int | None = option(None, "Epochs of the fully connected head (paper 200).", minimum=0,
                                          exclusive_minimum=True)
     transfer_learning_rate: float = option(1e-3, "Adam learning rate of the transfer heads.", no_flag=True)
@@ -188,6 +228,7 @@ class ArtifactsConfig(RunConfig):
     figures: bool = option(True, "Write the Fig. 6-style PNG into <workdir>/figures.")
 
     def resolved(self):
+        trend_from_preset = self.trend_snapshots is None
         cfg = super().resolved()
         if cfg.dataset is None:
             raise ConfigError("--dataset is required: one of " + ", ".join(DATASETS))
@@ -195,10 +236,15 @@ class ArtifactsConfig(RunConfig):
             raise ConfigError(f"--dataset={cfg.dataset!r} is not supported; choose one of {', '.join(DATASETS)}")
         if cfg.stage == "autoencoder" and cfg.autoencoder_dir:
             raise ConfigError("--stage=autoencoder trains an autoencoder; leave out --autoencoder_dir")
+        if trend_from_preset and cfg.transfer != "probe":   # the preset's trend probe belongs to the probe
+            cfg = dataclasses.replace(cfg, trend_snapshots=0)
+        if cfg.trend_snapshots and cfg.transfer != "probe":
+            raise ConfigError(f"--trend_snapshots probes C during the game with --transfer=probe, not "
+                              f"--transfer={cfg.transfer}")
         if cfg.transfer in ("voc07", "layerwise") and not cfg.transfer_data_dir:
             what = "the PASCAL VOC 2007 root" if cfg.transfer == "voc07" else "an image folder with train/ and val/"
             raise ConfigError(f"--transfer={cfg.transfer} needs --transfer_data_dir ({what})")
-        if cfg.discriminator_dir and cfg.transfer in ("table1", "none"):
+        if cfg.discriminator_dir and cfg.transfer in ("table1", "probe", "none"):
             raise ConfigError("--discriminator_dir transfers an earlier run's trunk with --transfer=voc07 or "
                               "layerwise; Table 1 / Table 2 transfer the discriminator of the run itself")
         if cfg.discriminator_dir and (cfg.stage != "all" or cfg.autoencoder_dir):

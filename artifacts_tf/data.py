@@ -87,7 +87,7 @@ def load(cfg) -> RunData:
         unl = image_folder_source(root, split="train")
         # ImageNet / Places have val/ where other folders have test/.
         test_split = "test" if (root / "test").is_dir() else "val"
-        if cfg.transfer == "table1":
+        if cfg.transfer in ("table1", "probe"):
             lab = load_images("image_folder", "train", d)
             test = load_images("image_folder", test_split, d)
         else:   # Tables 3-5 pre-training: nothing read whole

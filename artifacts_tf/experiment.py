@@ -25,6 +25,8 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
+
 from common.errors import ConfigError
 from artifacts_tf.config import ArtifactsConfig
 
@@ -43,7 +45,7 @@ def _adam(cfg, steps: int):
 AE_NAME = "autoencoder"
 # Config fields of an earlier run that must equal this run's for its autoencoder to be reused.
 AE_FIELDS = ("dataset", "image_size", "lrelu_slope", "ae_output", "ae_epochs", "pretrain_limit", "augment",
-             "precision", "seed")
+             "precision", "seed", "ae_bn_images")
 
 
 def game_batches(cfg, source, seed: int, epochs: int):
@@ -113,6 +115,35 @@ def check_discriminator_run(cfg, disc_dir) -> str:
     return _check_upstream(cfg, disc_dir, TRUNK_NAME, DISC_FIELDS, "discriminator_dir")[0]
 
 
+def recalibrate_batchnorm(model, batches, max_images: int) -> int:
+    """Re-estimate every BN layer's moving statistics of ``model`` (beyond the paper; "precise BN"): reset them,
+    then run training-mode forward passes over ``batches`` until ``max_images`` images, with the k-th batch
+    (k = 0, 1, ...) updating at momentum k / (k + 1), so the statistics end as the plain average of the batch
+    statistics instead of an exponential average that still holds its initial values (momentum 0.975 keeps
+    0.975^32 = 45 % of them after 32 steps). No weight changes. Returns the number of images used."""
+    import keras
+    import tensorflow as tf
+
+    bns = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    saved = [l.momentum for l in bns]
+    for l in bns:
+        l.moving_mean.assign(tf.zeros_like(l.moving_mean))
+        l.moving_variance.assign(tf.ones_like(l.moving_variance))
+    n = k = 0
+    try:
+        for x in batches:
+            for l in bns:
+                l.momentum = k / (k + 1.0)
+            model(x, training=True)
+            k, n = k + 1, n + int(x.shape[0])
+            if n >= max_images:
+                break
+    finally:
+        for l, m in zip(bns, saved):
+            l.momentum = m
+    return n
+
+
 def pretrain_autoencoder(cfg, data, workdir: Path, scope=contextlib.nullcontext):
     """Sec. 4.2: train {E, D} with Eq. 3 on the unlabelled images (resumable, in ``<workdir>/autoencoder``) and
     record it as this run's frozen network; or load it from ``--autoencoder_dir`` (an earlier run, checked by
@@ -143,13 +174,26 @@ def pretrain_autoencoder(cfg, data, workdir: Path, scope=contextlib.nullcontext)
         batches, steps = game_batches(cfg, data.unlabelled, cfg.seed + 1, cfg.ae_epochs)
         with scope():
             ae.compile(_adam(cfg, steps * cfg.ae_epochs), loss=lambda y, p: autoencoder_loss(y, p))
+        from artifacts_tf.monitor import LossTrace
+
+        cbs = []
+        if cfg.monitor_every:
+            (workdir / AE_NAME).mkdir(parents=True, exist_ok=True)
+            cbs.append(LossTrace(workdir / AE_NAME / "trace.jsonl", cfg.monitor_every, steps, steps * cfg.ae_epochs))
         with data_errors(data.unlabelled):   # an unreadable streamed file: one DataError naming it
             hist = fit_resumable(ae, lambda first: batches(first).map(lambda x: (x, x)), epochs=cfg.ae_epochs,
                                  workdir=workdir / AE_NAME, steps_per_epoch=steps, resume=cfg.resume,
-                                 tensorboard=False)
+                                 tensorboard=False, callbacks=cbs)
+        print(f"autoencoder: trained {cfg.ae_epochs} epochs ({steps * cfg.ae_epochs} steps) in "
+              f"{time.time() - t0:.0f} s, loss {hist[-1]['loss']:.4f}", flush=True)
+        if cfg.ae_bn_images:
+            t1 = time.time()
+            recal, _ = game_batches(cfg, data.unlabelled, cfg.seed + 3, 1)
+            with data_errors(data.unlabelled):
+                n = recalibrate_batchnorm(ae, recal(0), cfg.ae_bn_images)
+            print(f"autoencoder: BN statistics re-estimated on {n} training images in {time.time() - t1:.0f} s",
+                  flush=True)
         save_frozen_weights(workdir, AE_NAME, ae)
-        print(f"autoencoder: trained {cfg.ae_epochs} epochs in {time.time() - t0:.0f} s, loss "
-              f"{hist[-1]['loss']:.4f}", flush=True)
     ae.trainable = False
     return ae
 
@@ -173,6 +217,10 @@ def train_game(cfg, data, autoencoder, workdir: Path, scope=contextlib.nullconte
     from common.streaming import data_errors
     from common.training import fit_resumable, resolve_jit_compile
 
+    from artifacts_tf.data import to_model_range
+    from artifacts_tf.monitor import GameMonitor
+    from common.run_identity import read_identity, save_frozen_weights
+
     batches, steps = game_batches(cfg, data.unlabelled, cfg.seed + 2, cfg.epochs)
     with scope():
         model = build_model(cfg, autoencoder)
@@ -180,10 +228,30 @@ def train_game(cfg, data, autoencoder, workdir: Path, scope=contextlib.nullconte
                       else None, jit_compile=resolve_jit_compile(cfg.jit_compile, cfg.strategy, cfg.deterministic))
     if on_compiled is not None:
         on_compiled(model)
+    # C's own initial weights, the paired floor of the probe: saved once, before the first game step (a resumed
+    # run keeps the file of its first start).
+    if INIT_NAME not in ((read_identity(workdir) or {}).get("weights") or {}):
+        save_frozen_weights(workdir, INIT_NAME, model.discriminator)
+    total = steps * cfg.epochs
+    snaps = trend_steps(total, cfg.trend_snapshots)
+    cbs = []
+    if cfg.monitor_every or snaps:
+        held = np.asarray(to_model_range(data.test_x[:cfg.monitor_images], cfg.image_size))
+        cbs.append(GameMonitor(workdir / "game_trace.jsonl", cfg.monitor_every, steps, total, held,
+                               seed=cfg.seed + 11, snapshot_steps=snaps, workdir=workdir))
     with data_errors(data.unlabelled):
         hist = fit_resumable(model, batches, epochs=cfg.epochs, workdir=workdir, steps_per_epoch=steps,
-                             resume=cfg.resume)
+                             resume=cfg.resume, callbacks=cbs)
     return model, dict(hist[-1]) if hist else {}
+
+
+# C's weights before the first game step (``train_game``), a frozen network of the run.
+INIT_NAME = "discriminator_init"
+
+
+def trend_steps(total: int, n: int) -> tuple[int, ...]:
+    """``n`` evenly spaced game steps strictly inside (0, total): where C is saved for the trend probe."""
+    return tuple(sorted({int(round(total * k / (n + 1))) for k in range(1, n + 1)} - {0, total})) if n else ()
 
 
 # --------------------------------------------------------------------------------------- transfer
@@ -229,6 +297,91 @@ def transfer_table1(cfg, data, model, autoencoder) -> dict:
             res["autoencoder_encoder"] = evaluate("frozen AE encoder (floor)", enc, False)[0]
     res["seconds"] = time.time() - t0
     return res, feats, head
+
+
+def _discriminator_from(cfg, path):
+    """A fresh (undistributed) discriminator of the run's configuration with the weights file ``path``."""
+    import tensorflow as tf
+
+    from artifacts_tf.networks import Discriminator
+
+    disc = Discriminator(cfg.image_size, 3, fc6_bn=cfg.fc6_bn, mask_head=True, name="discriminator")
+    disc(tf.zeros((1, cfg.image_size, cfg.image_size, 3)), training=False)
+    disc.load_weights(str(path))
+    return disc
+
+
+def transfer_probe(cfg, data, model, autoencoder, workdir: Path) -> dict:
+    """The CPU-scale transfer protocol (``--transfer=probe``; the paper's Table 1 head stays ``table1``): frozen
+    features computed once per image (no augmentation), then per feature set and layer standardised multinomial
+    logistic regression with its regularisation chosen on a validation split of the labelled images only
+    (``common.linear_eval.logreg_validated``), refit on all labelled images, scored once on the test images.
+
+    Layers conv1..conv5 as in the layer-wise protocol of Tables 4-5 (:func:`transfer.layerwise_feature_model`:
+    each map average-pooled to about 9,200 values, at most its own size), conv5 with the discriminator's BN folded
+    into it (:func:`networks.fold_conv5_bn`). Rows, all on the same labels: ``discriminator`` (C after the game;
+    its conv5 accuracy is the Table 1 cell), ``discriminator_init`` (C's own weights before the first game step:
+    the paired floor) and, with ``cfg.floors``: ``discriminator_conv5_bn_dropped`` (conv5 with its BN removed, the
+    paper's Sec. 4.4 text), ``random_init_conv`` (an independent random trunk), ``autoencoder_encoder`` (phi(x),
+    flattened) and ``pixels`` (the stored pixels); with ``cfg.trend_snapshots``: ``discriminator_step<N>`` (C saved
+    at game step N). Also the Table 2 fold protocol on C's (folded) conv5, as :func:`transfer_table1` does."""
+    from artifacts_tf import transfer as tr
+    from artifacts_tf.monitor import snapshot_path, snapshot_steps
+    from artifacts_tf.networks import build_alexnet_trunk, fold_conv5_bn, transfer_features
+
+    t0 = time.time()
+    y, yt = np.asarray(data.labelled_y), np.asarray(data.test_y)
+    kw = dict(val_fraction=cfg.probe_val_fraction, seed=cfg.seed + 7)
+
+    def layerwise(label, trunk, layers=tr.CONV_LAYERS):
+        fm = tr.layerwise_feature_model(trunk)
+        f_tr = tr.extract_feature_list(fm, data.labelled_x, cfg.image_size, cfg.eval_batch_size)
+        f_te = tr.extract_feature_list(fm, data.test_x, cfg.image_size, cfg.eval_batch_size)
+        keep = [tr.CONV_LAYERS.index(n) for n in layers]
+        out = tr.probe_layers([f_tr[i] for i in keep], y, [f_te[i] for i in keep], yt, layers, label=label, **kw)
+        return {"accuracy": out[layers[-1]]["accuracy"], "layers": out}, (f_tr[-1], f_te[-1])
+
+    def single(label, name, f_tr, f_te):
+        out = tr.probe_layers([f_tr], y, [f_te], yt, [name], label=label, **kw)
+        return {"accuracy": out[name]["accuracy"], "layers": out}
+
+    disc = model.discriminator
+    folded = fold_conv5_bn(disc.trunk, disc.conv5_bn, name="c_folded")
+    res = {"protocol": "probe", "n_labelled": int(len(y)), "n_test": int(len(yt)),
+           "val_fraction": cfg.probe_val_fraction}
+    res["discriminator"], (c5_tr, c5_te) = layerwise("C", folded)
+    if data.folds:
+        res["discriminator"]["folds_linear_conv5"] = tr.fold_linear_accuracy(c5_tr, y, c5_te, yt, data.folds,
+                                                                             seed=cfg.seed)
+        if cfg.finetune_folds:
+            res["discriminator"]["folds_finetuned"] = tr.fold_finetune_accuracy(
+                transfer_features(folded), data.labelled_x, y, data.test_x, yt, data.folds, len(data.classes),
+                image_size=cfg.image_size, epochs=cfg.transfer_epochs, batch_size=cfg.batch_size,
+                learning_rate=cfg.transfer_learning_rate, augment=cfg.augment, seed=cfg.seed + 6)
+    del c5_tr, c5_te
+    init = _discriminator_from(cfg, workdir / f"{INIT_NAME}.weights.h5")
+    res["discriminator_init"] = layerwise("C init", fold_conv5_bn(init.trunk, init.conv5_bn, name="init_folded"))[0]
+    for step in (snapshot_steps(workdir) if cfg.trend_snapshots else ()):
+        snap = _discriminator_from(cfg, snapshot_path(workdir, step))
+        res[f"discriminator_step{step}"] = layerwise(f"C step {step}", fold_conv5_bn(snap.trunk, snap.conv5_bn,
+                                                                                     name="snap_folded"))[0]
+        res[f"discriminator_step{step}"]["step"] = step
+    if cfg.floors:
+        res["discriminator_conv5_bn_dropped"] = layerwise("C conv5 BN dropped", disc.trunk, ("conv5",))[0]
+        res["random_init_conv"] = layerwise("random trunk", build_alexnet_trunk(cfg.image_size, 3,
+                                                                                name="random_trunk"))[0]
+        if autoencoder is not None:
+            enc = [tr.extract_feature_list(autoencoder.encoder, x, cfg.image_size, cfg.eval_batch_size)[0]
+                   for x in (data.labelled_x, data.test_x)]
+            res["autoencoder_encoder"] = single("AE encoder", "phi", *enc)
+        res["pixels"] = single("pixels", "pixels", tr.pixel_features(data.labelled_x),
+                               tr.pixel_features(data.test_x))
+    c, c0 = res["discriminator"], res["discriminator_init"]
+    res["paired_gain"] = {k: c["layers"][k]["accuracy"] - c0["layers"][k]["accuracy"] for k in c["layers"]}
+    res["seconds"] = time.time() - t0
+    print("probe (conv5, %): " + ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in res.items()
+                                           if isinstance(v, dict) and "accuracy" in v), flush=True)
+    return res
 
 
 def transfer_protocol(cfg, trunk, workdir: Path) -> dict:
@@ -421,9 +574,20 @@ def body(run) -> dict:
                "autoencoder_seconds": run.records["autoencoder_seconds"], "game_seconds": game_seconds,
                "game_images_per_second": len(data.unlabelled) * cfg.epochs / max(game_seconds, 1e-9)}
     model, autoencoder = undistributed(cfg, model, autoencoder)   # the rest runs on one device
+    from artifacts_tf.monitor import read_trace, summarise_game
+
+    trace = read_trace(workdir / "game_trace.jsonl")
+    if trace:
+        metrics["game_trace"] = trace
+        metrics["game_gates"] = summarise_game(trace)
+    ae_trace = read_trace(Path(cfg.autoencoder_dir or workdir) / AE_NAME / "trace.jsonl")
+    if ae_trace:
+        metrics["autoencoder_trace"] = ae_trace
     feats = head = None
     if cfg.transfer == "table1":
         metrics["transfer"], feats, head = transfer_table1(cfg, data, model, autoencoder)
+    elif cfg.transfer == "probe":
+        metrics["transfer"] = transfer_probe(cfg, data, model, autoencoder, workdir)
     elif cfg.transfer in ("voc07", "layerwise"):
         metrics["transfer"] = transfer_protocol(cfg, model.discriminator.trunk, workdir)
     if cfg.figures:
@@ -431,7 +595,8 @@ def body(run) -> dict:
                                           f"{ABLATIONS[cfg.ablation][0]} ({cfg.dataset}, {cfg.scale})"))
     if cfg.export_dir:
         export(run, model, feats, head, data)   # recorded by the lifecycle in metrics["export"]
-    if cfg.transfer == "table1":
+    if cfg.transfer in ("table1", "probe"):
         print(f"results ({workdir / 'metrics.json'}): " + ", ".join(
-            f"{k} {v['accuracy']:.2f}%" for k, v in metrics["transfer"].items() if isinstance(v, dict)), flush=True)
+            f"{k} {v['accuracy']:.2f}%" for k, v in metrics["transfer"].items()
+            if isinstance(v, dict) and "accuracy" in v), flush=True)
     return metrics

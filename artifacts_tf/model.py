@@ -6,8 +6,9 @@ one ``GradientTape`` per player, both updated from the same forward pass (simult
 code, reference notes 2.7):
 
 * C minimises  -[log C(D(phi(x))) + log(1 - C(x_hat))]  (Eq. 4)  +  mask_loss_weight * L_mask (Eq. 5)  + L2
-* R minimises  log(1 - C(x_hat))  (Eq. 4, ``generator_loss="minimax"``; see :func:`losses.repair_class_loss` for
-  the non-saturating and the code's variants)  + repair_rec_weight * kept-region MSE (code only)  + L2
+* R minimises  -log C(x_hat)  (Eq. 4 trained "via adversarial training [14]" in [14]'s non-saturating form, which
+  is also the authors' flipped-label cross-entropy; ``generator_loss="minimax"`` is Eq. 4 literally, log(1 - C);
+  see :func:`losses.repair_class_loss` and the code's variant)  + repair_rec_weight * kept-region MSE (code only)  + L2
 
 with x_hat = D-hat(phi_hat(x)) the damaged-and-repaired image (Eq. 1, 2) and D(phi(x)) the autoencoded image used
 as the real example (Sec. 4.2). The history buffer of corrupted examples (Sec. 5.1 (j), after Shrivastava et al.)
@@ -51,7 +52,7 @@ class SpotArtifacts(MultiPlayerModel):
     def __init__(self, autoencoder: Autoencoder | None, image_size: int = 96, channels: int = 3,
                  drop_rate: float = 0.5, real_source: str = "autoencoded", repair: str = "distributed",
                  gated: bool = True, mask_prediction: bool = True, history: bool = True, history_size: int = 512,
-                 generator: str = "damage_repair", generator_loss: str = "minimax", mask_loss_weight: float = 1.0,
+                 generator: str = "damage_repair", generator_loss: str = "non_saturating", mask_loss_weight: float = 1.0,
                  mask_on_real: bool = False, repair_rec_weight: float = 0.0, repair_input_bn: bool = True,
                  fc6_bn: bool = False, dropout_rate: float = 0.5, lrelu_slope: float = PAPER_LRELU_SLOPE,
                  ae_output: str = "lrelu", z_dim: int = 128, seed: int = 0, **kwargs):
@@ -280,6 +281,41 @@ class SpotArtifacts(MultiPlayerModel):
         reg = [tf.cast(l, tf.float32) for l in self.discriminator.losses]
         out["d_l2"] = tf.add_n(reg) if reg else tf.constant(0.0)
         return out
+
+    # ------------------------------------------------------------------------------------- diagnostics
+    def heldout_metrics(self, x, keep) -> dict:
+        """Learning gates on held-out images ``x`` with fixed keep masks ``keep`` (B, M, N, 1), everything in
+        inference mode: C's accuracy on the real examples D(phi(x)) and on the corrupted x_hat (no history
+        buffer), its Eq. 5 mask accuracy on x_hat, the mean C(x_hat) ("fake probability": C's probability that a
+        corrupted image is real) and, when there is an R / G player, the global gradient norm over its variables
+        of R's side of Eq. 4 in both forms (``minimax``: log(1 - C), ``non_saturating``: -log C), so that the
+        saturation of the minimax form is visible (its gradient carries the factor C(x_hat), the other 1 - C)."""
+        x = tf.cast(x, tf.float32)
+        keep = tf.cast(keep, tf.float32)
+        phi = self.encode(x)
+        real = self.real_images(x, phi)
+        variables = self.g_variables()
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.corrupt(x, phi, keep, training=False)
+            out_f = self.discriminator(tf.cast(fake, tf.float32), training=False)
+            fake_logit = tf.cast(out_f["class_logit"], tf.float32)
+            r_loss = {k: tf.reduce_mean(losses.repair_class_loss(fake_logit, k))
+                      for k in ("minimax", "non_saturating")}
+        out_r = self.discriminator(tf.cast(real, tf.float32), training=False)
+        res = {"real_accuracy": tf.reduce_mean(tf.cast(tf.cast(out_r["class_logit"], tf.float32) > 0, tf.float32)),
+               "fake_accuracy": tf.reduce_mean(tf.cast(fake_logit <= 0, tf.float32)),
+               "fake_probability": tf.reduce_mean(tf.sigmoid(fake_logit)),
+               "real_probability": tf.reduce_mean(tf.sigmoid(tf.cast(out_r["class_logit"], tf.float32)))}
+        if "mask_logits" in out_f:
+            pred_keep = tf.cast(tf.cast(out_f["mask_logits"], tf.float32) > 0, tf.float32)
+            res["mask_accuracy"] = tf.reduce_mean(tf.cast(tf.equal(pred_keep, tf.reshape(keep, tf.shape(pred_keep))),
+                                                          tf.float32))
+        if variables:
+            for k, v in r_loss.items():
+                grads = [g for g in tape.gradient(v, variables) if g is not None]
+                res[f"r_grad_norm_{k}"] = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
+        del tape
+        return res
 
     # ------------------------------------------------------------------------------------------ infer
     def render(self, x, keep=None):

@@ -68,6 +68,43 @@ def _bn(name, scale=True):
     return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, scale=scale, name=name)
 
 
+@keras.saving.register_keras_serializable(package="artifacts_tf")
+class MaxLeakyReLU(layers.Layer):
+    """f(x) = max(x, slope * x), the paper's leaky ReLU "max(x/10, x)" (Sec. 4.4) written as in the paper; for
+    0 <= slope <= 1 the same function as ``keras.layers.LeakyReLU`` (only the subgradient at 0 may differ). See
+    :data:`LRELU_IMPL`."""
+
+    def __init__(self, negative_slope: float = PAPER_LRELU_SLOPE, **kwargs):
+        super().__init__(**kwargs)
+        self.negative_slope = float(negative_slope)
+
+    def call(self, x):
+        return keras.ops.maximum(x, keras.ops.cast(self.negative_slope, x.dtype) * x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+# How E, D and R compute the leaky ReLU (same function, no weights): "layer" = keras.layers.LeakyReLU (TF's
+# LeakyRelu op, whose gradient op makes Grappler's remapper fail on the whole step: "Mutation::Apply error ...
+# LeakyReluGrad"), "maximum" = MaxLeakyReLU. Read when a network is built; benchmarks/bench_artifacts.py --lrelu
+# times both (docs/artifacts-notes.md, "Speed").
+LRELU_IMPLS = ("layer", "maximum")
+LRELU_IMPL = "layer"
+
+
+def leaky_relu(slope: float, name: str | None = None) -> layers.Layer:
+    """The leaky ReLU of E, D and R with ``slope`` (paper 0.1), implemented as :data:`LRELU_IMPL` says."""
+    if LRELU_IMPL == "maximum":
+        return MaxLeakyReLU(slope, name=name)
+    if LRELU_IMPL == "layer":
+        return layers.LeakyReLU(negative_slope=slope, name=name)
+    raise ValueError(f"LRELU_IMPL must be one of {LRELU_IMPLS}, got {LRELU_IMPL!r}")
+
+
 # ------------------------------------------------------------------------------------------- autoencoder
 def build_encoder(image_size: int = IMAGE_SIZE, channels: int = 3, encoder_kernel: int = 2,
                   lrelu_slope: float = PAPER_LRELU_SLOPE, name: str = "encoder") -> keras.Model:
@@ -78,7 +115,7 @@ def build_encoder(image_size: int = IMAGE_SIZE, channels: int = 3, encoder_kerne
         k, s = (3, 1) if i == 0 else (encoder_kernel, 2)
         h = _conv(f, k, s, name=f"e{i + 1}_conv", use_bias=False)(h)
         h = _bn(f"e{i + 1}_bn")(h)
-        h = layers.LeakyReLU(negative_slope=lrelu_slope, name=f"e{i + 1}_lrelu")(h)
+        h = leaky_relu(lrelu_slope, f"e{i + 1}_lrelu")(h)
     return keras.Model(x, h, name=name)
 
 
@@ -90,13 +127,13 @@ def build_decoder_block(index: int, in_shape: tuple, lrelu_slope: float = PAPER_
         h = layers.UpSampling2D(2, interpolation="bilinear", name=f"{prefix}{index}_resize")(x)
         h = _conv(DECODER_FILTERS[index - 1], 3, name=f"{prefix}{index}_conv", use_bias=False)(h)
         h = _bn(f"{prefix}{index}_bn")(h)
-        h = layers.LeakyReLU(negative_slope=lrelu_slope, name=f"{prefix}{index}_lrelu")(h)
+        h = leaky_relu(lrelu_slope, f"{prefix}{index}_lrelu")(h)
     else:
         h = _conv(out_channels, 3, name=f"{prefix}5_conv")(x)
         if ae_output == "tanh":
             h = layers.Activation("tanh", name=f"{prefix}5_tanh")(h)
         elif ae_output == "lrelu":
-            h = layers.LeakyReLU(negative_slope=lrelu_slope, name=f"{prefix}5_lrelu")(h)
+            h = leaky_relu(lrelu_slope, f"{prefix}5_lrelu")(h)
         else:
             raise ValueError(f"ae_output must be 'lrelu' (paper) or 'tanh' (code), got {ae_output!r}")
     return keras.Model(x, h, name=f"{prefix}{index}")
@@ -177,7 +214,7 @@ class RepairBlock(layers.Layer):
         self.bn_in = _bn("bn_in") if input_bn else None
         self.conv1 = _conv(depth, 3, name="conv1", use_bias=False)
         self.bn1 = _bn("bn1")
-        self.act = layers.LeakyReLU(negative_slope=lrelu_slope)
+        self.act = leaky_relu(lrelu_slope)
         self.conv2 = layers.Conv2D(depth, 3, padding="same", kernel_initializer=_he(), name="conv2")
 
     def build(self, input_shape):
@@ -312,11 +349,12 @@ def _aconv(filters, kernel, strides=1, groups=1, padding="same", name=None, use_
 
 
 def build_alexnet_trunk(image_size: int = IMAGE_SIZE, channels: int = 3, padding: str = "same",
-                        name: str = "alexnet_trunk") -> keras.Model:
+                        name: str = "alexnet_trunk", conv5_bias: bool = False) -> keras.Model:
     """AlexNet conv1..conv5 (Krizhevsky et al.). Outputs ``[conv1, ..., conv4, conv5_pre]``: conv1-4 after ReLU
     (and pool/LRN for 1, 2), conv5 *before* its BN and ReLU (conv5 has no bias, as coded; BN is applied by
     the discriminator, and removed for transfer, Sec. 4.4). ``padding="valid"`` with 227x227 inputs is the
-    standard ImageNet AlexNet (conv2 pads 2, conv3-5 pad 1, i.e. SAME), used for Tables 3-5."""
+    standard ImageNet AlexNet (conv2 pads 2, conv3-5 pad 1, i.e. SAME), used for Tables 3-5. ``conv5_bias``: the
+    form of :func:`fold_conv5_bn` (conv5 with the BN folded into its kernel and bias)."""
     x = keras.Input((image_size, image_size, channels), name="images")
     h = ImageNetRescale(name="rescale")(x)
     pool_pad = padding
@@ -326,7 +364,7 @@ def build_alexnet_trunk(image_size: int = IMAGE_SIZE, channels: int = 3, padding
     h = LRN(name="lrn2")(layers.MaxPooling2D(3, 2, padding=pool_pad, name="pool2")(c2))
     c3 = layers.ReLU(name="conv3_relu")(_aconv(384, 3, name="conv3")(h))
     c4 = layers.ReLU(name="conv4_relu")(_aconv(384, 3, groups=2, name="conv4")(c3))
-    c5 = _aconv(256, 3, groups=2, name="conv5", use_bias=False)(c4)
+    c5 = _aconv(256, 3, groups=2, name="conv5", use_bias=conv5_bias)(c4)
     return keras.Model(x, [c1, c2, c3, c4, c5], name=name)
 
 
@@ -389,7 +427,7 @@ class GANGenerator(keras.Model):
         g, _, c = shapes[0]
         self.project = layers.Dense(g * g * c, kernel_initializer=_he(), use_bias=False, name="g_project")
         self.project_bn = _bn("g_project_bn")
-        self.act = layers.LeakyReLU(negative_slope=lrelu_slope)
+        self.act = leaky_relu(lrelu_slope)
         self.blocks = [build_decoder_block(i + 1, s, lrelu_slope, ae_output, channels, prefix="g")
                        for i, s in enumerate(shapes)]
 
@@ -411,6 +449,34 @@ def transfer_features(trunk: keras.Model, conv5_bn=None):
     if conv5_bn is not None:
         c5 = conv5_bn(c5, training=False)
     return keras.Model(x, layers.ReLU(name="conv5_transfer_relu")(c5), name="transfer_features")
+
+
+def fold_conv5_bn(trunk: keras.Model, conv5_bn, name: str = "folded_trunk") -> keras.Model:
+    """A copy of ``trunk`` whose conv5 absorbs the discriminator's conv5 BN in inference mode: conv5 has no bias
+    and the BN no gamma (as coded), so BN(conv5(x)) = conv5(x) * s + b with s = 1 / sqrt(moving_var + eps) and
+    b = beta - moving_mean * s per channel; the copy's conv5 gets kernel * s and bias b (same outputs, the
+    kernels of conv1..conv4 copied unchanged). Dropping the BN instead (paper Sec. 4.4, "removed in transfer
+    experiments") leaves conv5 without any bias: its ReLU then cuts at 0 instead of at the learned thresholds."""
+    import numpy as np
+
+    size, channels = int(trunk.input_shape[1]), int(trunk.input_shape[-1])
+    pad = trunk.get_layer("conv1").padding
+    out = build_alexnet_trunk(size, channels, padding=pad, name=name, conv5_bias=True)
+    for layer in ("conv1", "conv2", "conv3", "conv4"):
+        out.get_layer(layer).set_weights(trunk.get_layer(layer).get_weights())
+    var = np.asarray(conv5_bn.moving_variance, np.float64)
+    s = 1.0 / np.sqrt(var + conv5_bn.epsilon)
+    if conv5_bn.gamma is not None:
+        s = s * np.asarray(conv5_bn.gamma, np.float64)
+    beta = np.asarray(conv5_bn.beta, np.float64) if conv5_bn.beta is not None else 0.0
+    b = beta - np.asarray(conv5_bn.moving_mean, np.float64) * s
+    src, dst = trunk.get_layer("conv5"), out.get_layer("conv5")
+    width = dst.filters // dst.groups
+    for g, (cs, cd) in enumerate(zip(src.convs, dst.convs)):
+        part = slice(g * width, (g + 1) * width)
+        cd.kernel.assign((np.asarray(cs.kernel, np.float64) * s[part]).astype(np.float32))
+        cd.bias.assign(b[part].astype(np.float32))
+    return out
 
 
 def build_fc_head(in_shape: tuple, num_classes: int, seed: int | None = None, name: str = "fc_head") -> keras.Model:

@@ -4,7 +4,10 @@ Imports nothing heavy at module level. Every job builds an :class:`artifacts_tf.
 :func:`artifacts_tf.experiment.run`; values are test accuracies in percent, as the paper prints them.
 
 * ``artifacts.table1/<row>``: one pre-training run per Table 1 row (``baseline``, ``a`` .. ``l``) on STL-10,
-  transferred with the Table 1 protocol (frozen conv1-5, re-initialised fc6-fc8). All rows with the 2x2 encoder
+  transferred with the Table 1 protocol (frozen conv1-5, re-initialised fc6-fc8) at paper scale, with the CPU-scale
+  probe (``--transfer=probe``: conv5 with its BN folded, standardised logistic regression, regularisation chosen on
+  validation; conv1..conv5 and C's own initial weights in extra) at quick scale, where the Fashion-MNIST stand-in
+  runs at 64x64 in mixed_bfloat16 (:data:`STAND_IN_QUICK`). All rows with the 2x2 encoder
   share one pre-trained autoencoder (``_autoencoder_<dataset>_k2`` beside the job folders), (h) its own 3x3 one.
   The baseline job also runs the two transfer floors (random-init frozen conv; frozen AE encoder), stored in
   ``extra["floors"]`` (not registry rows: ``common.floors.FLOOR_ROW`` is the PCA-20 floor of one-class tables).
@@ -49,14 +52,16 @@ def _config(dataset, scale, workdir, data_dir, ablation, **kw):
 ROW_OPTIONS = {"e": {"finetune_folds": True}}
 
 
-def _run(dataset, scale, workdir, data_dir, ablation, floors=False, ae_name=None, **kw) -> dict:
+def _run(dataset, scale, workdir, data_dir, ablation, floors=False, ae_name=None, seed=0, **kw) -> dict:
     from artifacts_tf.experiment import AE_NAME, run
     from common.run_identity import read_identity
 
-    # One autoencoder stage (its own run) per dataset and encoder kernel, reused by every row.
+    # One autoencoder stage (its own run) per dataset, encoder kernel and seed, reused by every row.
     kernel = 3 if ablation == "h" else 2
-    ae_dir = Path(workdir).parent / f"_autoencoder_{ae_name or dataset}_k{kernel}"
-    size = {k: kw[k] for k in ("image_size",) if k in kw}
+    ae_dir = Path(workdir).parent / (f"_autoencoder_{ae_name or dataset}_k{kernel}" + (f"-seed{seed}" if seed else ""))
+    if seed:
+        kw["seed"] = seed
+    size = {k: kw[k] for k in ("image_size", "precision", "seed") if k in kw}
     if AE_NAME not in ((read_identity(ae_dir) or {}).get("weights") or {}):
         run(_config(dataset, scale, ae_dir, data_dir, "h" if kernel == 3 else "baseline", stage="autoencoder",
                     transfer="none", figures=False, **size))
@@ -65,12 +70,15 @@ def _run(dataset, scale, workdir, data_dir, ablation, floors=False, ae_name=None
 
 
 # Table 1's floors here are transfer floors (same protocol as the discriminator), not registry rows.
-FLOORS = {"random_init_conv": "random-init frozen conv (floor)", "autoencoder_encoder": "frozen AE encoder (floor)"}
+FLOORS = {"random_init_conv": "random-init frozen conv (floor)", "autoencoder_encoder": "frozen AE encoder (floor)",
+          # the CPU-scale probe's further rows (--transfer=probe)
+          "discriminator_init": "C's own initial weights (paired floor)", "pixels": "raw pixels (floor)",
+          "discriminator_conv5_bn_dropped": "C, conv5 BN dropped (paper Sec. 4.4 text)"}
 
 
 def _extra(m: dict) -> dict:
     keep = ("transfer", "final_losses", "data", "model", "autoencoder_seconds", "game_seconds", "wall_seconds",
-            "game_images_per_second", "autoencoder_id")
+            "game_images_per_second", "autoencoder_id", "game_gates", "image_size", "precision")
     out = {k: m[k] for k in keep if k in m}
     floors = {label: m["transfer"][k]["accuracy"] for k, label in FLOORS.items() if k in m.get("transfer", {})}
     if floors:
@@ -78,18 +86,32 @@ def _extra(m: dict) -> dict:
     return out
 
 
+# The Fashion-MNIST stand-in at quick scale (docs/artifacts-notes.md, "Quick preset"): 64x64x3 instead of 96x96x3
+# (28 px of information; the 96 px step is ~2.1x dearer) and mixed_bfloat16 (native bf16 units: 1.01 vs 1.48 s per
+# game step of batch 32, measured). The quick preset's transfer is the CPU-scale probe (--transfer=probe).
+STAND_IN_QUICK = {"fashion_mnist": dict(image_size=64, precision="mixed_bfloat16")}
+
+
+def _stand_in(dataset: str, scale: str) -> dict:
+    return dict(STAND_IN_QUICK.get(dataset, {})) if scale == "quick" else {}
+
+
 def _table1_job(dataset: str, row: str, variant: str) -> Job:
     from artifacts_tf.config import ABLATIONS
 
     label = ABLATIONS[row][0]
 
-    def run(scale, workdir, data_dir):
-        m = _run(dataset, scale, workdir, data_dir, row, floors=(row == "baseline"))
-        return JobResult(values={(label, "Accuracy"): m["transfer"]["discriminator"]["accuracy"]}, seeds=(0,),
+    def run(scale, workdir, data_dir, seed=0):
+        kw = _stand_in(dataset, scale)
+        if row != "baseline":   # the trend probe of C during the game: baseline only (each costs a layer-wise probe)
+            kw["trend_snapshots"] = 0
+        m = _run(dataset, scale, workdir, data_dir, row, floors=(row == "baseline"), seed=seed, **kw)
+        return JobResult(values={(label, "Accuracy"): m["transfer"]["discriminator"]["accuracy"]}, seeds=(seed,),
                          extra=_extra(m))
 
     p = f"{dataset}_" if variant else ""
-    on = f" on {dataset} (96x96x3)" if variant else ""
+    on = (f" on {dataset} (96x96x3; quick scale: 64x64x3, mixed_bfloat16, the CPU-scale probe: conv5 with its BN "
+          f"folded, standardised logistic regression, C chosen on validation)") if variant else ""
     return Job(table="artifacts.table1", name=f"{p}{row}", cells=((label, "Accuracy"),), run=run,
                datasets=(dataset,), variant=variant,
                description=f"{label}: pre-train, then frozen conv + re-initialised fc6-fc8{on}")
@@ -106,10 +128,10 @@ TABLE2_ROWS = {  # name suffix -> (row, fold result key in metrics.json, descrip
 def _table2_job(dataset: str, variant: str, mode: str) -> Job:
     row, key, description = TABLE2_ROWS[mode]
 
-    def run(scale, workdir, data_dir):
-        m = _run(dataset, scale, workdir, data_dir, "e")
+    def run(scale, workdir, data_dir, seed=0):
+        m = _run(dataset, scale, workdir, data_dir, "e", trend_snapshots=0, seed=seed, **_stand_in(dataset, scale))
         folds = m["transfer"]["discriminator"][key]
-        return JobResult(values={(row, "Accuracy"): folds["mean"], (row, "SD"): folds["sd"]}, seeds=(0,),
+        return JobResult(values={(row, "Accuracy"): folds["mean"], (row, "SD"): folds["sd"]}, seeds=(seed,),
                          extra={"folds": folds, **_extra(m)})
 
     p = f"{dataset}_" if variant else ""

@@ -362,3 +362,45 @@ def layerwise_accuracy(trunk, train_source, val_source, workdir, *, image_size: 
     return {"accuracy": {name: 100.0 * float(c) / n for name, c in zip(CONV_LAYERS, correct)},
             "features": layerwise_sizes(feats), "train_images": len(train_source), "val_images": n,
             "classes": num_classes}
+
+
+# ------------------------------------------------------------- the CPU-scale probe (--transfer=probe)
+def extract_feature_list(feature_model, images: np.ndarray, image_size: int, batch_size: int) -> list[np.ndarray]:
+    """Run a multi-output ``feature_model`` (frozen, inference mode) over uint8 images; one float32 (N, d) array
+    per output, flattened."""
+    from common.training import progress
+
+    ds = eval_dataset(images, image_size, batch_size)
+    parts = None
+    for x in progress(ds, desc="features", total=-(-len(images) // batch_size), unit="batch"):
+        outs = feature_model(x, training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        arrays = [np.asarray(o, np.float32).reshape(len(x), -1) for o in outs]
+        parts = [[a] for a in arrays] if parts is None else [p + [a] for p, a in zip(parts, arrays)]
+    return [np.concatenate(p, 0) for p in parts]
+
+
+def pixel_features(images: np.ndarray) -> np.ndarray:
+    """The raw-pixel floor: the stored uint8 pixels (no resize), flattened, in [0, 1]."""
+    return (np.asarray(images, np.float32) / 255.0).reshape(len(images), -1)
+
+
+def probe_layers(train_feats: list[np.ndarray], train_y, test_feats: list[np.ndarray], test_y, names, *,
+                 val_fraction: float, seed: int, label: str = "") -> dict:
+    """``common.linear_eval.logreg_validated`` on each layer's features (regularisation chosen on a validation
+    split of the training features only); ``{layer: {"accuracy" %, "C", "val_accuracy" {C: %}, sizes}}``."""
+    import time
+
+    from common.linear_eval import logreg_validated
+
+    out = {}
+    for name, ftr, fte in zip(names, train_feats, test_feats):
+        t0 = time.time()
+        r = logreg_validated(ftr, train_y, fte, test_y, val_fraction=val_fraction, seed=seed)
+        out[name] = {**r, "accuracy": 100.0 * r["accuracy"],
+                     "val_accuracy": {f"{c:g}": 100.0 * a for c, a in r["val_accuracy"].items()},
+                     "seconds": time.time() - t0}
+        print(f"probe {label} {name}: {out[name]['accuracy']:.2f}% test (C {r['C']:g} chosen on validation "
+              f"{max(out[name]['val_accuracy'].values()):.2f}%; {r['n_features']} features, "
+              f"{out[name]['seconds']:.0f} s)", flush=True)
+    return out

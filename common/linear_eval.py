@@ -30,6 +30,7 @@ from common.errors import ConfigError, DataError
 from common.metrics import accuracy
 
 __all__ = ["make_classifier", "fit_and_score", "linear_svm_accuracy", "rbf_svm_accuracy", "logreg_accuracy",
+           "validation_split", "logreg_validated", "LOGREG_C_GRID",
            "NRE_RBF_GAMMA"]
 
 # NRE Section 4.2: "The hyperparameter of RBF is set as 0.01 and is fixed in all experiments."
@@ -125,3 +126,63 @@ def logreg_accuracy(train_f, train_y, test_f, test_y, C: float = 1.0, standardiz
     """Test accuracy of multinomial logistic regression (lbfgs) on the features (a linear probe)."""
     return fit_and_score("logreg", train_f, train_y, test_f, test_y, C=C, standardize=standardize,
                          max_train=max_train, seed=seed)
+
+
+# Regularisation grid of :func:`logreg_validated` (inverse strengths C of scikit-learn's L2 logistic regression on
+# standardised features; not a paper number).
+LOGREG_C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+
+
+def validation_split(train_y, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(fit indices, validation indices): a seeded stratified split of the training labels, ``val_fraction`` of
+    each class (at least one example per class) held out."""
+    y = np.asarray(train_y).reshape(-1)
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    fit, val = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        if len(idx) < 2:
+            raise DataError(f"class {c} has {len(idx)} training example(s); a validation split needs two")
+        n_val = min(len(idx) - 1, max(1, int(round(val_fraction * len(idx)))))
+        val.append(idx[:n_val])
+        fit.append(idx[n_val:])
+    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(val))
+
+
+def _logreg_path(f, y, Cs, seed: int):
+    """Standardise ``f`` (statistics of ``f`` only) and fit L2 multinomial logistic regression for each C in
+    ascending order, each warm-started from the previous solution. Yields (C, scaler, fitted classifier)."""
+    scaler = StandardScaler().fit(f)
+    z = scaler.transform(f)
+    clf = LogisticRegression(C=Cs[0], max_iter=_LOGREG_MAX_ITER, random_state=seed, warm_start=True)
+    for C in Cs:
+        clf.set_params(C=C)
+        clf.fit(z, y)
+        yield C, scaler, clf
+
+
+def logreg_validated(train_f, train_y, test_f, test_y, Cs=LOGREG_C_GRID, val_fraction: float = 0.2,
+                     seed: int = 0) -> dict:
+    """Standardised multinomial logistic regression with its regularisation chosen on a validation split of the
+    training features only (never the test set): fit on ``1 - val_fraction`` of each class for every C of ``Cs``
+    (ascending, warm-started), pick the C with the best validation accuracy (ties: the stronger regularisation),
+    refit scaler and classifier on all training features with that C, score the test features once.
+
+    Features are kept in float32 (the scaler preserves it). Returns fractions in [0, 1]:
+    ``{"accuracy", "C", "val_accuracy": {C: acc}, "n_fit", "n_val", "n_test", "n_features"}``."""
+    f, y, te, ey = _check(train_f, train_y, test_f, test_y)
+    f, te = np.asarray(train_f, np.float32).reshape(len(y), -1), np.asarray(test_f, np.float32).reshape(len(ey), -1)
+    Cs = tuple(sorted(float(c) for c in Cs))
+    if not Cs or Cs[0] <= 0:
+        raise ConfigError(f"Cs must be positive, got {Cs}")
+    fit_idx, val_idx = validation_split(y, val_fraction, seed)
+    val_acc = {}
+    for C, scaler, clf in _logreg_path(f[fit_idx], y[fit_idx], Cs, seed):
+        val_acc[C] = accuracy(y[val_idx], clf.predict(scaler.transform(f[val_idx])))
+    best = max(Cs, key=lambda c: (val_acc[c], -c))
+    _, scaler, clf = next(_logreg_path(f, y, (best,), seed))
+    return {"accuracy": accuracy(ey, clf.predict(scaler.transform(te))), "C": best, "val_accuracy": val_acc,
+            "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)), "n_test": int(len(ey)),
+            "n_features": int(f.shape[1])}
