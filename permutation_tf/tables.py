@@ -56,9 +56,11 @@ def _class_config(task: str, dataset: str, c: int, scale: str, workdir: Path, da
     from permutation_tf.image.config import ImageTaskConfig
 
     d = _data_dir(dataset, data_dir)
+    # Paper scale: bf16 where the CPU has native units, fp32 elsewhere (the cell records which ran).
+    precision = "auto" if scale == "paper" else "float32"
     return ImageTaskConfig(task=TASK_NAME[task], dataset=dataset, normal_class=c, scale=scale, seed=seed,
                            workdir=str(Path(workdir) / f"class{c}"), data_dir=None if d is None else str(d),
-                           resume=True)
+                           resume=True, precision=precision)
 
 
 def _run_class(task: str, dataset: str, c: int, scale: str, workdir: Path, data_dir) -> dict:
@@ -79,7 +81,7 @@ def _class_floor(task: str, dataset: str, c: int, scale: str, workdir: Path, dat
 
 def _extra(m: dict) -> dict:
     keep = ("auroc", "auroc_per_transformation", "epoch_seconds", "train_seconds", "eval_seconds", "wall_seconds",
-            "loss_per_epoch", "epochs", "batch_size", "data")
+            "loss_per_epoch", "epochs", "batch_size", "data", "score", "auroc_per_rule", "curve", "precision")
     out = {k: m[k] for k in keep if k in m}
     if "floor" in m:
         out["floor_auroc"] = m["floor"]["auroc"]

@@ -141,8 +141,8 @@ def _model(task_name, channels=1, size=16):
 
 
 def test_scoring_rule_on_toy_model_rotnet_and_jigsaw():
-    """The score is the sum over the task's transformations of the pretext loss: for RotNet
-    -sum_k log p(k | rot_k(x)) computed here by hand from the networks; for Jigsaw the 24 puzzles built
+    """The default score is the mean over the task's transformations of the pretext loss: for RotNet
+    -mean_k log p(k | rot_k(x)) computed here by hand from the networks; for Jigsaw the puzzles built
     explicitly from the image tiles (the model's feature-gather must give the same losses)."""
     from permutation_tf.image.scoring import anomaly_scores, transformation_losses
 
@@ -153,7 +153,7 @@ def test_scoring_rule_on_toy_model_rotnet_and_jigsaw():
     for k in range(4):
         f = tf.reduce_mean(rot.networks["backbone"](np.rot90(x, k, axes=(1, 2)).copy(), training=False), [1, 2])
         logp = tf.nn.log_softmax(rot.networks["head"](f, training=False)).numpy()
-        by_hand -= logp[:, k]
+        by_hand -= logp[:, k] / 4
     np.testing.assert_allclose(anomaly_scores(rot, x, batch_size=2), by_hand, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(rot.serve(tf.constant(x))["anomaly_score"].numpy(), by_hand, rtol=1e-4, atol=1e-4)
 
@@ -167,7 +167,104 @@ def test_scoring_rule_on_toy_model_rotnet_and_jigsaw():
         logits = jig.networks["head"](tf.reshape(f, [5, 9, -1]), np.arange(9)[None])[:, 0]   # slot order as given
         want = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[p_idx] * 5, logits=logits).numpy()
         np.testing.assert_allclose(losses[:, p_idx], want, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(anomaly_scores(jig, x), losses.sum(1), rtol=1e-5)
+    np.testing.assert_allclose(anomaly_scores(jig, x), losses.mean(1), rtol=1e-5)
+    # Noroozi's sampling (--train_transformations=one): one order per image, the same logits as the full head
+    f = jig.task.tile_features(jig.networks, tf.constant(x), False)
+    idx = np.array([0, 7, 99, 3, 3])
+    one = jig.networks["head"].call_per_image(f, jig.task.permutations[idx]).numpy()
+    np.testing.assert_allclose(one, jig.networks["head"](f, jig.task.permutations).numpy()[np.arange(5), idx],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_score_rules_on_hand_computed_losses():
+    """mean_loss, drawn_loss and mean_prob on a 3 x 2 loss table whose values are worked out by hand."""
+    from permutation_tf.image.evaluate import image_metrics
+    from permutation_tf.image.scoring import (drawn_transformations, rules_for, score_from_losses,
+                                              scores_by_rule)
+
+    losses = np.array([[0.0, np.log(2.0)], [np.log(4.0), np.log(4.0)], [np.log(2.0), 2 * np.log(2.0)]], np.float32)
+    np.testing.assert_allclose(score_from_losses(losses, "mean_loss").numpy(),
+                               [np.log(2) / 2, np.log(4), 1.5 * np.log(2)], rtol=1e-6)
+    # p = exp(-L): (1, 1/2), (1/4, 1/4), (1/2, 1/4) -> -mean p
+    np.testing.assert_allclose(score_from_losses(losses, "mean_prob").numpy(), [-0.75, -0.25, -0.375], rtol=1e-6)
+    np.testing.assert_allclose(score_from_losses(losses, "drawn_loss", drawn=[1, 0, 0]).numpy(),
+                               [np.log(2), np.log(4), np.log(2)], rtol=1e-6)
+    with pytest.raises(ValueError, match="needs the drawn"):
+        score_from_losses(losses, "drawn_loss")
+    drawn = drawn_transformations(3, 2, seed=5)
+    np.testing.assert_array_equal(drawn, drawn_transformations(3, 2, seed=5))      # fixed by the seed
+    by_rule = scores_by_rule(losses, "jigsaw", seed=5)
+    np.testing.assert_allclose(by_rule["drawn_loss"], losses[np.arange(3), drawn], rtol=1e-6)
+    assert set(rules_for("jigsaw")) == {"mean_loss", "drawn_loss", "mean_prob"}
+    assert "mean_prob" not in rules_for("inpainting") and "mean_prob" not in scores_by_rule(losses, "counting", 0)
+    # the rules can disagree: a normal image solved perfectly but for one hard order (losses 0, ln 8) against
+    # an anomaly half-solved under both (ln 2, ln 2): mean loss 1.04 > 0.69 ranks the normal image first
+    # (AUROC 0), mean probability -(1 + 1/8)/2 < -(1/2 + 1/2)/2 ranks the anomaly first (AUROC 1)
+    two = np.array([[0.0, np.log(8.0)], [np.log(2.0), np.log(2.0)]], np.float32)
+    m = image_metrics(np.array([0, 1]), two, ("a", "b"), "rotnet", "mean_prob", seed=5)
+    assert m["score"] == "mean_prob" and m["auroc"] == 1.0
+    assert m["auroc_per_rule"]["mean_loss"] == 0.0 and m["auroc_per_rule"]["mean_prob"] == 1.0
+    assert m["auroc_per_transformation"] == {"a": 1.0, "b": 0.0} and m["tied_score_fraction"] == 0.0
+
+
+def test_cross_entropy_does_not_saturate():
+    """tasks._ce equals TensorFlow's sparse softmax cross-entropy where that is exact, and stays positive and
+    exact (log(1 + 2 e^-30) = 1.87e-13) where TensorFlow's op rounds a confident prediction to 0."""
+    from permutation_tf.image.tasks import _ce
+
+    logits = tf.constant([[2.0, -1.0, 0.5], [30.0, 0.0, 0.0], [0.0, 30.0, 0.0]])
+    labels = tf.constant([2, 0, 0])
+    ours = _ce(labels, logits).numpy()
+    ref = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits).numpy()
+    np.testing.assert_allclose(ours[[0, 2]], ref[[0, 2]], rtol=1e-6)
+    assert ref[1] == 0.0
+    np.testing.assert_allclose(ours[1], np.log1p(2 * np.exp(-30.0)), rtol=1e-5)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = tf.reduce_sum(_ce(labels, logits))
+    assert np.all(np.isfinite(tape.gradient(loss, logits).numpy()))
+
+
+def test_jigsaw_jitter_and_flip_shift_crop_inside_the_cell():
+    """Jittered tiles are (cell - J)-pixel squares of their own cell (centred without a seed); flip_shift gives
+    each image a shifted (and maybe mirrored) copy of itself with -1 filling what came from outside."""
+    import keras
+
+    big = np.arange(2 * 32 * 32, dtype=np.float32).reshape(2, 32, 32, 1)
+    centred = T.jigsaw_tiles(tf.constant(big), jitter=2).numpy()
+    assert centred.shape == (2, 9, 8, 8, 1)
+    np.testing.assert_array_equal(centred[1, 4], big[1, 12:20, 12:20])          # cell 11:21, offset 1
+    rand = T.jigsaw_tiles(tf.constant(big), jitter=2, seed=keras.random.SeedGenerator(3)).numpy()
+    for b in range(2):
+        for t in range(9):
+            r0, c0 = 1 + 10 * (t // 3), 1 + 10 * (t % 3)
+            cell = big[b, r0:r0 + 10, c0:c0 + 10, 0]
+            top_left = rand[b, t, 0, 0, 0]
+            (i,), (j,) = np.nonzero(cell == top_left)
+            assert i <= 2 and j <= 2
+            np.testing.assert_array_equal(rand[b, t, :, :, 0], cell[i:i + 8, j:j + 8])
+    x = np.random.default_rng(0).uniform(0, 1, (6, 8, 8, 1)).astype(np.float32)
+    out = T.flip_shift(tf.constant(x), keras.random.SeedGenerator(1), shift=2).numpy()
+    assert out.shape == x.shape
+    for b in range(6):
+        found = False
+        for img in (x[b], x[b, :, ::-1]):
+            padded = np.pad(img, ((2, 2), (2, 2), (0, 0)), constant_values=-1)
+            found |= any(np.array_equal(out[b], padded[i:i + 8, j:j + 8]) for i in range(5) for j in range(5))
+        assert found
+
+
+def test_weight_decay_adds_l2_of_every_kernel():
+    from permutation_tf.image.model import PretextModel
+    from permutation_tf.image.tasks import make_task
+
+    m = PretextModel(make_task("jigsaw", weight_decay=1e-3), (16, 16, 1))
+    m.build_all()
+    kernels = [v for v in m.trainable_variables if "kernel" in v.path]
+    assert len(kernels) == 6                                  # 4 convolutions, the puzzle kernel, the logits
+    want = 1e-3 * sum(float(tf.reduce_sum(tf.square(k))) for k in kernels)
+    got = sum(float(l) for net in m.networks.values() for l in net.losses)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 @pytest.mark.parametrize("task,channels,n_t", [("inpainting", 1, 5), ("counting", 1, 1), ("colorization", 3, 1),
@@ -218,6 +315,14 @@ def test_config_rejects_colour_task_on_gray_data_and_registry_is_valid():
         ImageTaskConfig(task="colorization", dataset="fashion_mnist").resolved()
     with pytest.raises(ConfigError, match="unknown --task"):
         ImageTaskConfig(task="sudoku", dataset="fashion_mnist").resolved()
+    with pytest.raises(ConfigError, match="mean_prob needs"):
+        ImageTaskConfig(task="inpainting", dataset="fashion_mnist", score="mean_prob").resolved()
+    with pytest.raises(ConfigError, match="jigsaw only"):
+        ImageTaskConfig(task="rotnet", dataset="fashion_mnist", jigsaw_jitter=2).resolved()
+    with pytest.raises(ConfigError, match="train_transformations=one"):
+        ImageTaskConfig(task="jigsaw", dataset="fashion_mnist", jigsaw_permutations=1000).resolved()
+    paper = ImageTaskConfig(task="jigsaw", dataset="fashion_mnist", scale="paper").resolved()
+    assert (paper.epochs, paper.batch_size, paper.train_limit, paper.test_limit, paper.eval_every) == (100, 64, 0, 0, 10)
     validate_jobs(list(JOBS))
     keys = {j.key for j in JOBS}
     assert {f"permutation.table2/{t}_class{c}" for t in ("jigsaw", "rotnet") for c in range(10)} <= keys
@@ -229,7 +334,8 @@ def test_cli_smoke_loss_decreases_floor_and_export_fresh_process(tmp_path):
     work, exports = tmp_path / "work", tmp_path / "exports"
     p = subprocess.run([sys.executable, "-m", "permutation_tf.train_image", "--task=rotnet",
                         "--dataset=fashion_mnist", f"--data_dir={tmp_path / 'data'}", "--normal_class=1",
-                        "--scale=smoke", "--epochs=4", f"--workdir={work}", f"--export_dir={exports}"],
+                        "--scale=smoke", "--epochs=4", "--eval_every=3", f"--workdir={work}",
+                        f"--export_dir={exports}"],
                        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     m = json.loads((work / "metrics.json").read_text())
@@ -237,6 +343,12 @@ def test_cli_smoke_loss_decreases_floor_and_export_fresh_process(tmp_path):
     assert len(losses) == 4 and losses[-1] < losses[0], losses
     assert 0.0 <= m["auroc"] <= 1.0 and 0.0 <= m["floor"]["auroc"] <= 1.0 and len(m["epoch_seconds"]) == 4
     assert m["data"]["n_train_used"] == 20                            # the 20 class-1 training images
+    # the learning curve: epochs 3 and 4 (the last), every rule, the floor; the cell is the last point's rule
+    curve = json.loads((work / "curve.json").read_text())
+    assert [p["epoch"] for p in m["curve"]] == [3, 4] and curve["points"] == m["curve"]
+    assert set(m["curve"][-1]["auroc"]) == {"mean_loss", "drawn_loss", "mean_prob"}
+    assert m["curve"][-1]["auroc"]["mean_loss"] == m["auroc"] == m["auroc_per_rule"]["mean_loss"]
+    assert curve["floor_auroc"] == m["floor"]["auroc"] and m["curve"][0]["train_loss"] == losses[2]
     export_dir = exports / "permutation_image_rotnet_fashion_mnist_1" / "1"
     # metrics["export"]: {model name: entry} (common.lifecycle.Run.export)
     entry = m["export"]["permutation_image_rotnet_fashion_mnist_1"]
@@ -253,7 +365,7 @@ def test_cli_smoke_loss_decreases_floor_and_export_fresh_process(tmp_path):
     data = prepare(ImageTaskConfig(task="rotnet", dataset="fashion_mnist", data_dir=str(tmp_path / "data"),
                                    normal_class=1, scale="smoke", workdir=str(work)).resolved())
     out = tf.saved_model.load(str(export_dir)).signatures["serving_default"](images=tf.constant(data.test_x[:10]))
-    np.testing.assert_allclose(out["anomaly_score"].numpy(), saved["losses"][:10].sum(1), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(out["anomaly_score"].numpy(), saved["losses"][:10].mean(1), rtol=1e-3, atol=1e-3)
     # bad input: one error line, exit status 2, no traceback
     bad = subprocess.run([sys.executable, "-m", "permutation_tf.train_image", "--task=splitbrain",
                           "--dataset=fashion_mnist", f"--workdir={tmp_path / 'bad'}"],

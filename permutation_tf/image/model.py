@@ -21,9 +21,19 @@ PLAYER = "networks"
 class PretextModel(MultiPlayerModel):
     """A pretext task's networks and training step; inputs are images ``[B, H, W, C]`` in [-1, 1]."""
 
-    def __init__(self, task: PretextTask, input_shape, **kwargs):
+    def __init__(self, task: PretextTask, input_shape, score: str = "mean_loss", augment: str = "none",
+                 train_transformations: str = "all", seed: int = 0, **kwargs):
+        import keras
+
+        from permutation_tf.image.pipeline import serve_rule
+
         super().__init__(metric_names=("loss",), **kwargs)
         self.task = task
+        self.serve_score = serve_rule(score)   # the exported score: drawn_loss needs a label -> mean_loss
+        self.augment, self.train_transformations = augment, train_transformations
+        # Training-time randomness (augmentation, drawn transformations, tile jitter): a model variable, so a
+        # checkpoint restores it (common.training.Checkpoint) and a resumed run draws what it would have drawn.
+        self.seed_generator = keras.random.SeedGenerator(seed, name="train_randomness")
         self.input_shape_ = tuple(int(v) for v in input_shape)
         task.check_input(self.input_shape_)
         self.networks = task.build(self.input_shape_)   # dict name -> keras.Model (tracked by Keras)
@@ -48,12 +58,19 @@ class PretextModel(MultiPlayerModel):
         return self.task.transformation_losses(self.networks, x, training=training)
 
     def compute_outputs(self, data, training: bool = False) -> dict:
+        from permutation_tf.image.transforms import flip_shift
+
         x = data[0] if isinstance(data, (tuple, list)) else data
-        return {"loss": tf.cast(self.task.training_loss(self.networks, x, training=training), tf.float32)}
+        if training and self.augment == "flip_shift":
+            x = flip_shift(x, self.seed_generator)
+        loss = self.task.training_loss(self.networks, x, training=training, seed=self.seed_generator,
+                                       mode=self.train_transformations)
+        return {"loss": tf.cast(loss, tf.float32)}
 
     def serve(self, images):
-        """``serving_default``: images in [-1, 1] -> ``anomaly_score`` [B] and ``transformation_losses`` [B, T]."""
+        """``serving_default``: images in [-1, 1] -> ``anomaly_score`` [B] (rule ``serve_score``) and
+        ``transformation_losses`` [B, T]."""
         from permutation_tf.image.scoring import score_from_losses
 
         losses = self.call(images, training=False)
-        return {"anomaly_score": score_from_losses(losses), "transformation_losses": losses}
+        return {"anomaly_score": score_from_losses(losses, self.serve_score), "transformation_losses": losses}

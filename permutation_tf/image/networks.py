@@ -42,21 +42,30 @@ BN_MOMENTUM, BN_EPSILON = 0.9, 1e-5
 FEATURE_STRIDE = 4
 
 
-def _conv_bn_relu(x, filters: int, name: str):
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+def l2_regularizer(weight_decay: float):
+    """``keras.regularizers.L2(weight_decay)`` (adds ``weight_decay * sum(w^2)`` to the loss; Caffe's decay
+    ``d`` is ``weight_decay = d / 2``), or None for 0."""
+    return keras.regularizers.L2(weight_decay) if weight_decay else None
+
+
+def _conv_bn_relu(x, filters: int, name: str, weight_decay: float = 0.0):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=l2_regularizer(weight_decay),
+                      name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build_backbone(channels: int, width: int = BACKBONE_WIDTH, name: str = "backbone") -> keras.Model:
-    """The shared backbone: ``[B, H, W, channels]`` (any H, W divisible by 4) -> ``[B, H/4, W/4, 4 * width]``."""
+def build_backbone(channels: int, width: int = BACKBONE_WIDTH, name: str = "backbone",
+                   weight_decay: float = 0.0) -> keras.Model:
+    """The shared backbone: ``[B, H, W, channels]`` (any H, W divisible by 4) -> ``[B, H/4, W/4, 4 * width]``;
+    ``weight_decay``: L2 on every kernel (:func:`l2_regularizer`)."""
     inp = keras.Input((None, None, channels), name=f"{name}_input")
-    x = _conv_bn_relu(inp, width, f"{name}_b1")
+    x = _conv_bn_relu(inp, width, f"{name}_b1", weight_decay)
     x = layers.MaxPooling2D(2, name=f"{name}_pool1")(x)
-    x = _conv_bn_relu(x, 2 * width, f"{name}_b2")
+    x = _conv_bn_relu(x, 2 * width, f"{name}_b2", weight_decay)
     x = layers.MaxPooling2D(2, name=f"{name}_pool2")(x)
-    x = _conv_bn_relu(x, 4 * width, f"{name}_b3c1")
-    x = _conv_bn_relu(x, 4 * width, f"{name}_b3c2")
+    x = _conv_bn_relu(x, 4 * width, f"{name}_b3c1", weight_decay)
+    x = _conv_bn_relu(x, 4 * width, f"{name}_b3c2", weight_decay)
     return keras.Model(inp, x, name=name)
 
 
@@ -64,11 +73,13 @@ def feature_dim(width: int = BACKBONE_WIDTH) -> int:
     return 4 * width
 
 
-def build_classifier_head(in_dim: int, n_classes: int, hidden: int = 256, name: str = "head") -> keras.Model:
+def build_classifier_head(in_dim: int, n_classes: int, hidden: int = 256, name: str = "head",
+                          weight_decay: float = 0.0) -> keras.Model:
     """``[B, in_dim]`` pooled features -> ``[B, n_classes]`` float32 logits."""
+    reg = l2_regularizer(weight_decay)
     inp = keras.Input((in_dim,), name=f"{name}_input")
-    x = layers.Dense(hidden, activation="relu", name=f"{name}_fc1")(inp)
-    out = layers.Dense(n_classes, dtype="float32", name=f"{name}_logits")(x)
+    x = layers.Dense(hidden, activation="relu", kernel_regularizer=reg, name=f"{name}_fc1")(inp)
+    out = layers.Dense(n_classes, dtype="float32", kernel_regularizer=reg, name=f"{name}_logits")(x)
     return keras.Model(inp, out, name=name)
 
 
@@ -81,47 +92,64 @@ class PuzzleHead(layers.Layer):
     uniform over that matrix.
     """
 
-    def __init__(self, n_slots: int, n_classes: int, hidden: int = 256, **kwargs):
+    def __init__(self, n_slots: int, n_classes: int, hidden: int = 256, weight_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.n_slots, self.n_classes, self.hidden = int(n_slots), int(n_classes), int(hidden)
-        self.out = layers.Dense(self.n_classes, dtype="float32", name="logits")
+        self.weight_decay = float(weight_decay)
+        self.out = layers.Dense(self.n_classes, dtype="float32", kernel_regularizer=l2_regularizer(weight_decay),
+                                name="logits")
 
     def build(self, input_shape):
         f = int(input_shape[-1])
         limit = (6.0 / (self.n_slots * f + self.hidden)) ** 0.5
         self.kernel = self.add_weight(shape=(self.n_slots, f, self.hidden), name="kernel",
-                                      initializer=keras.initializers.RandomUniform(-limit, limit))
+                                      initializer=keras.initializers.RandomUniform(-limit, limit),
+                                      regularizer=l2_regularizer(self.weight_decay))
         self.bias = self.add_weight(shape=(self.hidden,), name="bias", initializer="zeros")
         self.out.build((None, self.hidden))
 
     def call(self, features, perms):
+        """All images under every order of ``perms [P, n_slots]`` -> ``[B, P, n_classes]``."""
         import tensorflow as tf
 
         perms = tf.cast(perms, tf.int32)
-        kernel = tf.cast(self.kernel, features.dtype)
-        z = tf.einsum("btf,sfh->tsbh", features, kernel)                # tile t projected for slot s
+        z = tf.einsum("btf,sfh->tsbh", features, tf.cast(self.kernel, features.dtype))   # tile t for slot s
         slots = tf.broadcast_to(tf.range(self.n_slots, dtype=tf.int32)[None], tf.shape(perms))
         picked = tf.gather_nd(z, tf.stack([perms, slots], axis=-1))      # [P, n_slots, B, hidden]
         h = tf.nn.relu(tf.reduce_sum(picked, axis=1) + tf.cast(self.bias, features.dtype))   # [P, B, hidden]
         return self.out(tf.transpose(h, [1, 0, 2]))                     # [B, P, n_classes]
 
+    def call_per_image(self, features, perms):
+        """Image b under its own order ``perms[b]`` (``[B, n_slots]``) -> ``[B, n_classes]``: the same function
+        as :meth:`call` for one order per image, without forming the other orders."""
+        import tensorflow as tf
 
-def build_counting_head(in_dim: int, n_counts: int, name: str = "count_head") -> keras.Model:
+        perms = tf.cast(perms, tf.int32)
+        tiles = tf.gather(features, perms, axis=1, batch_dims=1)         # [B, n_slots, F]: slot s holds perm[s]
+        h = tf.einsum("bsf,sfh->bh", tiles, tf.cast(self.kernel, features.dtype))
+        return self.out(tf.nn.relu(h + tf.cast(self.bias, features.dtype)))
+
+
+def build_counting_head(in_dim: int, n_counts: int, name: str = "count_head",
+                        weight_decay: float = 0.0) -> keras.Model:
     """``[B, in_dim]`` pooled features -> ``[B, n_counts]`` non-negative counts (float32)."""
     inp = keras.Input((in_dim,), name=f"{name}_input")
-    out = layers.Dense(n_counts, activation="relu", dtype="float32", name=f"{name}_counts")(inp)
+    out = layers.Dense(n_counts, activation="relu", dtype="float32", kernel_regularizer=l2_regularizer(weight_decay),
+                       name=f"{name}_counts")(inp)
     return keras.Model(inp, out, name=name)
 
 
 def build_decoder_head(in_channels: int, out_channels: int, activation: str | None = None,
-                       width: int = BACKBONE_WIDTH, name: str = "decoder") -> keras.Model:
+                       width: int = BACKBONE_WIDTH, name: str = "decoder", weight_decay: float = 0.0) -> keras.Model:
     """``[B, H/4, W/4, in_channels]`` -> ``[B, H, W, out_channels]`` (float32; ``activation`` on the output)."""
+    reg = l2_regularizer(weight_decay)
     inp = keras.Input((None, None, in_channels), name=f"{name}_input")
-    x = layers.Conv2D(2 * width, 1, use_bias=False, name=f"{name}_reduce")(inp)
+    x = layers.Conv2D(2 * width, 1, use_bias=False, kernel_regularizer=reg, name=f"{name}_reduce")(inp)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn0")(x)
     x = layers.ReLU(name=f"{name}_relu0")(x)
     for i in (1, 2):
         x = layers.UpSampling2D(2, name=f"{name}_up{i}")(x)
-        x = _conv_bn_relu(x, width, f"{name}_c{i}")
-    out = layers.Conv2D(out_channels, 1, activation=activation, dtype="float32", name=f"{name}_out")(x)
+        x = _conv_bn_relu(x, width, f"{name}_c{i}", weight_decay)
+    out = layers.Conv2D(out_channels, 1, activation=activation, dtype="float32", kernel_regularizer=reg,
+                        name=f"{name}_out")(x)
     return keras.Model(inp, out, name=name)

@@ -32,8 +32,10 @@ def build_model(cfg: ImageTaskConfig, input_shape):
     from permutation_tf.image.model import PretextModel
     from permutation_tf.image.tasks import make_task
 
-    task = make_task(cfg.task, cfg.color_bins, cfg.n_counts, cfg.count_margin)
-    model = PretextModel(task, input_shape, name=f"pretext_{cfg.task}")
+    task = make_task(cfg.task, cfg.color_bins, cfg.n_counts, cfg.count_margin, cfg.weight_decay,
+                     cfg.jigsaw_permutations, cfg.jigsaw_jitter)
+    model = PretextModel(task, input_shape, score=cfg.score, augment=cfg.augment,
+                         train_transformations=cfg.train_transformations, seed=cfg.seed, name=f"pretext_{cfg.task}")
     model.build_all()
     model.compile(keras.optimizers.Adam(cfg.learning_rate),
                   jit_compile=resolve_jit_compile(cfg.jit_compile, cfg.strategy, cfg.deterministic))
@@ -61,18 +63,73 @@ class EpochTimer:
         return _Timer()
 
 
-def train(model, cfg: ImageTaskConfig, train_x, workdir: Path, batch_size: int | None = None) -> dict:
+class LearningCurve:
+    """A Keras callback factory: every ``every`` epochs (and after the last) score the test set and record the
+    AUROC of every score rule (:func:`permutation_tf.image.evaluate.rule_aurocs`) with the epoch's training
+    loss; ``points`` go to ``<workdir>/curve.json`` as they come and survive a resume (``get_state``)."""
+
+    @staticmethod
+    def make(cfg: ImageTaskConfig, test_x, test_y, workdir: Path, floor: float | None = None):
+        import keras
+
+        from common.config import write_json_atomic
+        from permutation_tf.image.evaluate import curve_diagnostics, rule_aurocs
+        from permutation_tf.image.scoring import transformation_losses
+
+        class _Curve(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.points: list[dict] = []
+                self.last_losses = None   # (epoch, [N, T] losses) of the last point scored in this process
+
+            def on_epoch_end(self, epoch, logs=None):
+                e = epoch + 1
+                if not cfg.eval_every or (e % cfg.eval_every and e != cfg.epochs):
+                    return
+                t0 = time.perf_counter()
+                losses = transformation_losses(self.model, test_x, eval_batch_size(cfg), desc=f"curve epoch {e}")
+                self.last_losses = (e, losses)
+                self.points.append({"epoch": e, "train_loss": float((logs or {}).get("loss", float("nan"))),
+                                    "auroc": rule_aurocs(test_y, losses, cfg.task, cfg.seed),
+                                    **curve_diagnostics(test_y, losses), "min_loss": float(losses.min()),
+                                    "seconds": time.perf_counter() - t0})
+                write_json_atomic({"floor_auroc": floor, "score": cfg.score, "points": self.points},
+                                  workdir / "curve.json")
+                print(f"curve epoch {e}: " + ", ".join(f"{r} {a:.4f}" for r, a in self.points[-1]["auroc"].items())
+                      + ("" if floor is None else f", floor {floor:.4f}"), flush=True)
+
+            def get_state(self):
+                return {"points": self.points}
+
+            def set_state(self, state):
+                self.points = list(state["points"])
+
+        return _Curve()
+
+
+def eval_batch_size(cfg: ImageTaskConfig) -> int:
+    """Images per scoring batch: ``eval_batch_size``, cut for Jigsaw sets above 100 orders (the puzzle head holds
+    ``[orders, 9, batch, 256]`` activations)."""
+    if cfg.task != "jigsaw":
+        return cfg.eval_batch_size
+    return max(1, min(cfg.eval_batch_size, 25600 // cfg.jigsaw_permutations))
+
+
+def train(model, cfg: ImageTaskConfig, train_x, workdir: Path, batch_size: int | None = None,
+          curve=None) -> dict:
     """Train the pretext task on the normal-class images: ``epochs`` epochs of shuffled batches of ``batch_size``
-    (default ``cfg.batch_size``; the last, smaller batch kept). Returns the per-epoch losses and wall times."""
+    (default ``cfg.batch_size``; the last, smaller batch kept), with the :class:`LearningCurve` callback
+    ``curve`` if given. Returns the per-epoch losses and wall times."""
     from common.training import epoch_batches, fit_resumable, num_batches
 
     batch_size = int(batch_size or cfg.batch_size)
     timer = EpochTimer.make()
     t0 = time.time()
+    extra = [curve] if curve is not None else []
     # Exact resume (common/training.py): epoch e's batches depend on (seed, e) only.
     logs = fit_resumable(model, lambda first: epoch_batches(train_x, batch_size, cfg.seed, first, cfg.epochs),
                          epochs=cfg.epochs, workdir=workdir, steps_per_epoch=num_batches(len(train_x), batch_size),
-                         callbacks=[timer], resume=cfg.resume)
+                         callbacks=[timer, *extra], stateful=extra, resume=cfg.resume)
     return {"loss_per_epoch": [float(l["loss"]) for l in logs if "loss" in l],
             "epoch_seconds": [round(s, 3) for s in timer.seconds], "train_seconds": time.time() - t0}
 
@@ -98,7 +155,16 @@ def preprocessing(cfg: ImageTaskConfig, input_shape) -> dict:
     return {"kind": "images", "input_range": [-1.0, 1.0], "size": [int(input_shape[0]), int(input_shape[1])],
             "channels": int(input_shape[2]), "resize": "bilinear" if cfg.dataset == "image_folder" else "pad",
             "scaling": "x / 127.5 - 1 of 0..255 pixels; images smaller than the input padded with -1 (black) on all "
-                       "sides, image folders resized (bilinear)"}
+                       "sides, image folders resized (bilinear)",
+            "anomaly_score": f"score rule {serve_rule(cfg.score)} (permutation_tf/image/scoring.py)"}
+
+
+def serve_rule(score: str) -> str:
+    """The rule of the exported ``anomaly_score``: ``score`` where it needs no label, else (``drawn_loss``) its
+    expectation over the draw, ``mean_loss``."""
+    from permutation_tf.image.scoring import LABEL_FREE_RULES
+
+    return score if score in LABEL_FREE_RULES else "mean_loss"
 
 
 def run(config: ImageTaskConfig) -> dict:
@@ -124,26 +190,36 @@ def body(run) -> dict:
           f"{cfg.scale}: {len(data.train_x)} training images {data.input_shape}, {len(data.test_x)} test images "
           f"({data.summary['n_test_anomalies']} anomalous); {cfg.epochs} epochs of batch {batch_size}; "
           f"workdir {workdir}", flush=True)
+    floor = evaluate.floor_metrics(data.train_x, data.test_x, data.test_y, cfg.seed) if cfg.floor else None
     with run.scope():
         model = build_model(cfg, data.input_shape)
     run.record_model(model)
-    training = train(model, cfg, data.train_x, workdir, batch_size)
+    curve = (LearningCurve.make(cfg, data.test_x, data.test_y, workdir, floor and floor["auroc"])
+             if cfg.eval_every else None)
+    training = train(model, cfg, data.train_x, workdir, batch_size, curve)
 
     t_eval = time.time()
-    losses = transformation_losses(model, data.test_x, cfg.eval_batch_size, desc="scoring test set")
+    if curve is not None and curve.last_losses is not None and curve.last_losses[0] == cfg.epochs:
+        losses = curve.last_losses[1]   # the last epoch was just scored for the curve
+    else:
+        losses = transformation_losses(model, data.test_x, eval_batch_size(cfg), desc="scoring test set")
     np.savez(workdir / "test_losses.npz", losses=losses, labels=data.test_y, classes=data.test_classes)
     metrics = {"method": f"permutation_image/{cfg.task}", "task": cfg.task, "reference": model.task.reference,
                "dataset": cfg.dataset, "normal_class": cfg.normal_class, "scale": cfg.scale, "seed": cfg.seed,
                "epochs": cfg.epochs, "batch_size": cfg.batch_size, "precision": cfg.precision, "data": data.summary,
-               **evaluate.image_metrics(data.test_y, losses, model.task.transformations), **training}
-    if cfg.floor:
-        metrics["floor"] = evaluate.floor_metrics(data.train_x, data.test_x, data.test_y, cfg.seed)
+               **evaluate.image_metrics(data.test_y, losses, model.task.transformations, cfg.task, cfg.score,
+                                        cfg.seed), **training}
+    if curve is not None:
+        metrics["curve"] = curve.points
+    if floor is not None:
+        metrics["floor"] = floor
     metrics["eval_seconds"] = time.time() - t_eval
     if cfg.export_dir:
         export(run, model, cfg, data.test_x[:37])
-    floor = f", PCA-20 floor {metrics['floor']['auroc']:.4f}" if cfg.floor else ""
-    print(f"{cfg.task} {cfg.dataset} class {cfg.normal_class}: AUROC {metrics['auroc']:.4f}{floor} "
-          f"({workdir / 'metrics.json'})", flush=True)
+    floor_txt = f", PCA-20 floor {metrics['floor']['auroc']:.4f}" if cfg.floor else ""
+    rules = ", ".join(f"{r} {a:.4f}" for r, a in metrics["auroc_per_rule"].items())
+    print(f"{cfg.task} {cfg.dataset} class {cfg.normal_class}: AUROC {metrics['auroc']:.4f} ({cfg.score}; {rules})"
+          f"{floor_txt} ({workdir / 'metrics.json'})", flush=True)
     return metrics
 
 
@@ -151,4 +227,4 @@ def report(metrics: dict) -> str:
     """The one line ``permutation_tf.train_image`` prints when a run is done (or re-read)."""
     floor = f", PCA-20 floor {metrics['floor']['auroc']:.4f}" if "floor" in metrics else ""
     return (f"{metrics.get('task')} {metrics.get('dataset')} class {metrics.get('normal_class')}: AUROC "
-            f"{metrics['auroc']:.4f}{floor}")
+            f"{metrics['auroc']:.4f} ({metrics.get('score', 'mean_loss')}){floor}")

@@ -5,13 +5,16 @@ A task is a component of :class:`permutation_tf.image.model.PretextModel`. It ho
 returns the networks (a dict of Keras models the trainer owns) and the two loss functions take them as an
 argument:
 
-* ``transformation_losses(nets, x, training) -> [B, T]``: the pretext loss of every image under each of the
-  task's ``T`` transformations (all 24 tile orders, the 4 rotations, the 5 hidden blocks, ...). The anomaly score
-  (:mod:`permutation_tf.image.scoring`) is the sum over the ``T`` columns.
-* ``training_loss(nets, x, training)``: the scalar minimised by training: the mean of the same ``[B, T]`` losses,
-  i.e. every image is trained under all of its transformations in each step (the exact expectation of the
-  methods' "one random transformation per image"; Gidaris et al. found feeding all four rotations of an image
-  in the same batch best), plus Counting's contrastive term, which needs a second image.
+* ``transformation_losses(nets, x, training, seed) -> [B, T]``: the pretext loss of every image under each of
+  the task's ``T`` transformations (the 100 tile orders, the 4 rotations, the 5 hidden blocks, ...). The anomaly
+  score (:mod:`permutation_tf.image.scoring`, ``--score``) is built from the ``T`` columns.
+* ``training_loss(nets, x, training, seed, mode)``: the scalar minimised by training: by default
+  (``mode="all"``, ``--train_transformations=all``) the mean of the same ``[B, T]`` losses, i.e. every image is
+  trained under all of its transformations in each step (the exact expectation of the methods' "one random
+  transformation per image"; Gidaris et al. found feeding all four rotations of an image in the same batch
+  best); ``mode="one"`` draws one transformation per image (Noroozi & Favaro's sampling); plus Counting's
+  contrastive term, which needs a second image. ``seed`` is the model's ``keras.random.SeedGenerator``.
+* ``weight_decay`` (set by :func:`make_task`): L2 on every kernel of the task's networks (``--weight_decay``).
 
 Paper silences and our choices are listed in each class's docstring and in the package README.
 """
@@ -31,8 +34,18 @@ def _gap(feature_map):
 
 
 def _ce(labels, logits):
-    """Sparse softmax cross-entropy per example (any leading shape)."""
-    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32))
+    """Sparse softmax cross-entropy per example (any leading shape), computed without saturating.
+
+    ``-log p(y) = softplus(logsumexp_{k != y} z_k - z_y)``: the same value as
+    ``tf.nn.sparse_softmax_cross_entropy_with_logits``, but that op forms ``log(1 + eps)`` and returns exactly 0
+    (or a multiple of 6e-8) once the network is confident (eps < 6e-8), which ties most test images of a
+    converged network (notes, "Images (Table II)"); this form keeps fp32's relative precision down to ~1e-38.
+    """
+    logits = tf.cast(logits, tf.float32)
+    onehot = tf.one_hot(labels, tf.shape(logits)[-1], dtype=tf.float32)
+    z_y = tf.reduce_sum(logits * onehot, axis=-1)
+    others = tf.reduce_logsumexp(logits + onehot * tf.float32.min, axis=-1)
+    return tf.nn.softplus(others - z_y)
 
 
 class PretextTask:
@@ -45,6 +58,7 @@ class PretextTask:
     transformations: tuple[str, ...] = ()
     needs_color = False
     tiled = False  # works on 2 x 2 tiles of the image (needs H divisible by 8)
+    weight_decay = 0.0  # L2 on every kernel of the task's networks (networks.l2_regularizer)
 
     @property
     def n_transformations(self) -> int:
@@ -63,11 +77,24 @@ class PretextTask:
     def build(self, input_shape) -> dict:
         raise NotImplementedError
 
-    def transformation_losses(self, nets: dict, x, training: bool = False):
+    def transformation_losses(self, nets: dict, x, training: bool = False, seed=None):
+        """``[B, T]`` losses of every image under each transformation (``seed``: a
+        ``keras.random.SeedGenerator`` for training-time randomness, e.g. Jigsaw's tile jitter)."""
         raise NotImplementedError
 
-    def training_loss(self, nets: dict, x, training: bool = True):
-        return tf.reduce_mean(self.transformation_losses(nets, x, training=training))
+    def training_loss(self, nets: dict, x, training: bool = True, seed=None, mode: str = "all"):
+        """The minimised scalar. ``mode="all"``: the mean over every transformation of every image; ``"one"``:
+        one transformation per image drawn from ``seed`` (the methods' own sampling; same expectation)."""
+        losses = self.transformation_losses(nets, x, training=training, seed=seed)
+        if mode == "all" or self.n_transformations == 1:
+            return tf.reduce_mean(losses)
+        return tf.reduce_mean(tf.gather(losses, self.draw(tf.shape(losses)[0], seed), axis=1, batch_dims=1))
+
+    def draw(self, n, seed):
+        """``[n]`` int32 transformation indices, uniform, from ``seed``."""
+        import keras
+
+        return keras.random.randint([n], 0, self.n_transformations, dtype="int32", seed=seed)
 
 
 class Jigsaw(PretextTask):
@@ -89,34 +116,52 @@ class Jigsaw(PretextTask):
 
     name, title, reference = "jigsaw", "Jigsaw [35]", "Noroozi & Favaro, ECCV 2016"
 
+    def __init__(self, n_permutations: int = T.JIGSAW_N_PERMUTATIONS, jitter: int = 0):
+        self.n_permutations, self.jitter = int(n_permutations), int(jitter)
+
+    @property
+    def permutations(self):
+        return T.jigsaw_permutations(self.n_permutations)
+
     @property
     def transformations(self):
-        return tuple("perm" + "".join(map(str, p)) for p in T.jigsaw_permutations())
+        return tuple("perm" + "".join(map(str, p)) for p in self.permutations)
 
     def check_input(self, input_shape) -> None:
         super().check_input(input_shape)
-        if input_shape[0] // T.JIGSAW_GRID < 4:
-            raise ConfigError(f"jigsaw: images of side {input_shape[0]} give tiles smaller than 4 pixels")
+        if input_shape[0] // T.JIGSAW_GRID - self.jitter < 4:
+            raise ConfigError(f"jigsaw: images of side {input_shape[0]} with --jigsaw_jitter={self.jitter} give "
+                              f"tiles smaller than 4 pixels")
 
     def build(self, input_shape):
-        head = nets_lib.PuzzleHead(T.JIGSAW_GRID ** 2, len(T.jigsaw_permutations()), name="jigsaw_head")
+        head = nets_lib.PuzzleHead(T.JIGSAW_GRID ** 2, self.n_permutations, weight_decay=self.weight_decay,
+                                   name="jigsaw_head")
         head.build((None, T.JIGSAW_GRID ** 2, nets_lib.feature_dim()))
-        return {"backbone": nets_lib.build_backbone(input_shape[-1]), "head": head}
+        return {"backbone": nets_lib.build_backbone(input_shape[-1], weight_decay=self.weight_decay), "head": head}
 
-    def tile_features(self, nets, x, training):
-        """Pooled backbone features of the 3 x 3 tiles, ``[B, 9, F]`` (row-major tile order)."""
-        tiles = T.jigsaw_tiles(x)
+    def tile_features(self, nets, x, training, seed=None):
+        """Pooled backbone features of the 3 x 3 tiles, ``[B, 9, F]`` (row-major tile order); with a jitter the
+        tiles are cut at random offsets when ``training`` (from ``seed``), centred otherwise."""
+        tiles = T.jigsaw_tiles(x, jitter=self.jitter, seed=seed if training else None)
         s = tf.shape(tiles)
         flat = tf.reshape(tiles, [s[0] * s[1], s[2], s[3], s[4]])
         f = _gap(nets["backbone"](flat, training=training))
         return tf.reshape(f, [s[0], s[1], f.shape[-1]])
 
-    def transformation_losses(self, nets, x, training=False):
-        f = self.tile_features(nets, x, training)                       # [B, 9, F]
-        perms = T.jigsaw_permutations()                                 # [P, 9]: slot i holds tile perm[i]
+    def transformation_losses(self, nets, x, training=False, seed=None):
+        f = self.tile_features(nets, x, training, seed)                 # [B, 9, F]
+        perms = self.permutations                                       # [P, 9]: slot i holds tile perm[i]
         logits = nets["head"](f, perms)                                 # [B, P, P]: puzzle p's logits
         labels = tf.broadcast_to(tf.range(len(perms), dtype=tf.int32)[None], tf.shape(logits)[:2])
         return _ce(labels, logits)
+
+    def training_loss(self, nets, x, training=True, seed=None, mode="all"):
+        if mode == "all":
+            return super().training_loss(nets, x, training, seed, mode)
+        f = self.tile_features(nets, x, training, seed)
+        labels = self.draw(tf.shape(f)[0], seed)                        # Noroozi: one order per image
+        logits = nets["head"].call_per_image(f, tf.gather(tf.constant(self.permutations), labels))
+        return tf.reduce_mean(_ce(labels, logits))
 
 
 class RotNet(PretextTask):
@@ -131,10 +176,12 @@ class RotNet(PretextTask):
     transformations = tuple(f"rot{90 * k}" for k in T.ROTATIONS)
 
     def build(self, input_shape):
-        return {"backbone": nets_lib.build_backbone(input_shape[-1]),
-                "head": nets_lib.build_classifier_head(nets_lib.feature_dim(), len(T.ROTATIONS), name="rot_head")}
+        wd = self.weight_decay
+        return {"backbone": nets_lib.build_backbone(input_shape[-1], weight_decay=wd),
+                "head": nets_lib.build_classifier_head(nets_lib.feature_dim(), len(T.ROTATIONS), name="rot_head",
+                                                       weight_decay=wd)}
 
-    def transformation_losses(self, nets, x, training=False):
+    def transformation_losses(self, nets, x, training=False, seed=None):
         images, labels = T.all_rotations(x)
         logits = nets["head"](_gap(nets["backbone"](images, training=training)), training=training)
         return tf.transpose(tf.reshape(_ce(labels, logits), [len(T.ROTATIONS), -1]))   # [B, 4]
@@ -159,10 +206,12 @@ class Colorization(PretextTask):
         self.bins = int(bins)
 
     def build(self, input_shape):
-        return {"backbone": nets_lib.build_backbone(1),
-                "head": nets_lib.build_decoder_head(nets_lib.feature_dim(), self.bins ** 2, name="color_head")}
+        wd = self.weight_decay
+        return {"backbone": nets_lib.build_backbone(1, weight_decay=wd),
+                "head": nets_lib.build_decoder_head(nets_lib.feature_dim(), self.bins ** 2, name="color_head",
+                                                    weight_decay=wd)}
 
-    def transformation_losses(self, nets, x, training=False):
+    def transformation_losses(self, nets, x, training=False, seed=None):
         gray, chroma = T.split_luma_chroma(x)
         logits = nets["head"](nets["backbone"](gray, training=training), training=training)
         ce = _ce(T.chroma_classes(chroma, self.bins), logits)              # [B, H, W]
@@ -187,13 +236,14 @@ class SplitBrain(PretextTask):
         self.bins = int(bins)
 
     def build(self, input_shape):
-        f = nets_lib.feature_dim()
-        return {"backbone_gray": nets_lib.build_backbone(1, name="backbone_gray"),
-                "head_gray": nets_lib.build_decoder_head(f, self.bins ** 2, name="gray_to_color_head"),
-                "backbone_color": nets_lib.build_backbone(2, name="backbone_color"),
-                "head_color": nets_lib.build_decoder_head(f, self.bins, name="color_to_gray_head")}
+        f, wd = nets_lib.feature_dim(), self.weight_decay
+        return {"backbone_gray": nets_lib.build_backbone(1, name="backbone_gray", weight_decay=wd),
+                "head_gray": nets_lib.build_decoder_head(f, self.bins ** 2, name="gray_to_color_head",
+                                                         weight_decay=wd),
+                "backbone_color": nets_lib.build_backbone(2, name="backbone_color", weight_decay=wd),
+                "head_color": nets_lib.build_decoder_head(f, self.bins, name="color_to_gray_head", weight_decay=wd)}
 
-    def transformation_losses(self, nets, x, training=False):
+    def transformation_losses(self, nets, x, training=False, seed=None):
         gray, chroma = T.split_luma_chroma(x)
         to_color = nets["head_gray"](nets["backbone_gray"](gray, training=training), training=training)
         to_gray = nets["head_color"](nets["backbone_color"](chroma, training=training), training=training)
@@ -216,11 +266,12 @@ class Inpainting(PretextTask):
     transformations = ("center", "top_left", "top_right", "bottom_left", "bottom_right")
 
     def build(self, input_shape):
-        return {"backbone": nets_lib.build_backbone(input_shape[-1]),
+        wd = self.weight_decay
+        return {"backbone": nets_lib.build_backbone(input_shape[-1], weight_decay=wd),
                 "head": nets_lib.build_decoder_head(nets_lib.feature_dim(), input_shape[-1], activation="tanh",
-                                                    name="inpaint_head")}
+                                                    name="inpaint_head", weight_decay=wd)}
 
-    def transformation_losses(self, nets, x, training=False):
+    def transformation_losses(self, nets, x, training=False, seed=None):
         x = tf.cast(x, tf.float32)
         block = tf.constant(T.block_masks(int(x.shape[1])))              # [M, H, W, 1]
         m = block.shape[0]
@@ -253,8 +304,9 @@ class Counting(PretextTask):
         self.n_counts, self.margin = int(n_counts), float(margin)
 
     def build(self, input_shape):
-        return {"backbone": nets_lib.build_backbone(input_shape[-1]),
-                "head": nets_lib.build_counting_head(nets_lib.feature_dim(), self.n_counts)}
+        wd = self.weight_decay
+        return {"backbone": nets_lib.build_backbone(input_shape[-1], weight_decay=wd),
+                "head": nets_lib.build_counting_head(nets_lib.feature_dim(), self.n_counts, weight_decay=wd)}
 
     def counts(self, nets, x, training):
         """``(phi(D(x)) [B, K], phi(T_j(x)) [B, 4, K])`` from one backbone pass over the 5 half-size images."""
@@ -265,29 +317,34 @@ class Counting(PretextTask):
         phi = nets["head"](_gap(nets["backbone"](both, training=training)), training=training)
         return phi[:s[0]], tf.reshape(phi[s[0]:], [s[0], s[1], self.n_counts])
 
-    def transformation_losses(self, nets, x, training=False):
+    def transformation_losses(self, nets, x, training=False, seed=None):
         phi_down, phi_tiles = self.counts(nets, x, training)
         return T.counting_residual(phi_down, phi_tiles)[:, None]
 
-    def training_loss(self, nets, x, training=True):
+    def training_loss(self, nets, x, training=True, seed=None, mode="all"):   # one transformation: mode moot
         phi_down, phi_tiles = self.counts(nets, x, training)
         other = tf.roll(phi_down, shift=1, axis=0)
         return tf.reduce_mean(T.counting_residual(phi_down, phi_tiles)
                               + T.counting_contrast(other, phi_tiles, self.margin))
 
 
-def make_task(name: str, color_bins: int = 10, n_counts: int = 1000, count_margin: float = 10.0) -> PretextTask:
-    """The task for ``--task=name``."""
+def make_task(name: str, color_bins: int = 10, n_counts: int = 1000, count_margin: float = 10.0,
+              weight_decay: float = 0.0, jigsaw_permutations: int = T.JIGSAW_N_PERMUTATIONS,
+              jigsaw_jitter: int = 0) -> PretextTask:
+    """The task for ``--task=name`` (``weight_decay``: L2 on every kernel of its networks)."""
     if name == "jigsaw":
-        return Jigsaw()
-    if name == "rotnet":
-        return RotNet()
-    if name == "colorization":
-        return Colorization(color_bins)
-    if name == "splitbrain":
-        return SplitBrain(color_bins)
-    if name == "inpainting":
-        return Inpainting()
-    if name == "counting":
-        return Counting(n_counts, count_margin)
-    raise ConfigError(f"unknown --task={name!r}; choose one of {', '.join(TASK_NAMES)}")
+        task = Jigsaw(jigsaw_permutations, jigsaw_jitter)
+    elif name == "rotnet":
+        task = RotNet()
+    elif name == "colorization":
+        task = Colorization(color_bins)
+    elif name == "splitbrain":
+        task = SplitBrain(color_bins)
+    elif name == "inpainting":
+        task = Inpainting()
+    elif name == "counting":
+        task = Counting(n_counts, count_margin)
+    else:
+        raise ConfigError(f"unknown --task={name!r}; choose one of {', '.join(TASK_NAMES)}")
+    task.weight_decay = float(weight_decay)
+    return task

@@ -76,9 +76,52 @@ def center_crop_to_grid(x, grid: int):
     return x[:, off:off + crop, off:off + crop, :]
 
 
-def jigsaw_tiles(x, grid: int = JIGSAW_GRID):
-    """``[B, grid*grid, h, h, C]``: the tiles of the jigsaw puzzle (the grid of the centre crop), row-major."""
-    return split_tiles(center_crop_to_grid(x, grid), grid)
+def jigsaw_tiles(x, grid: int = JIGSAW_GRID, jitter: int = 0, seed=None):
+    """``[B, grid*grid, h, h, C]``: the tiles of the jigsaw puzzle (the grid of the centre crop), row-major.
+
+    ``jitter`` J > 0: each tile is the ``(cell - J)``-pixel square cut from its cell at a random offset in
+    ``[0, J]`` per axis, drawn per image and tile from ``seed`` (a ``keras.random.SeedGenerator``; Noroozi &
+    Favaro cut 64-pixel tiles at random offsets out of 75-pixel cells so that the edges of neighbouring tiles do
+    not continue each other), or the centred square without a seed (test time)."""
+    tiles = split_tiles(center_crop_to_grid(x, grid), grid)
+    if not jitter:
+        return tiles
+    cell = int(x.shape[1]) // grid
+    shape = tf.shape(tiles)
+    if seed is None:
+        offsets = tf.fill([shape[0], shape[1], 2], jitter // 2)
+    else:
+        import keras
+
+        offsets = keras.random.randint([shape[0], shape[1], 2], 0, jitter + 1, dtype="int32", seed=seed)
+    return crop_per_item(tiles, offsets, cell - jitter, first_axis=2)
+
+
+def crop_per_item(x, offsets, size: int, first_axis: int = 1):
+    """Square crops of side ``size``, a different one per item: ``x [*lead, H, W, C]`` with the spatial axes at
+    ``first_axis, first_axis + 1``, ``offsets [*lead, 2]`` int (row, column of the crop's corner)."""
+    lead = first_axis
+    span = tf.range(size, dtype=tf.int32)
+    rows = offsets[..., 0:1] + span                                      # [*lead, size]
+    cols = offsets[..., 1:2] + span
+    x = tf.gather(x, rows, axis=first_axis, batch_dims=lead)
+    return tf.gather(x, cols, axis=first_axis + 1, batch_dims=lead)
+
+
+def flip_shift(x, seed, shift: int = 2):
+    """Random horizontal flip and random translation by up to ``shift`` pixels per axis (the image padded with
+    -1, black), independently per image, from ``seed`` (a ``keras.random.SeedGenerator``); the usual CIFAR
+    augmentation of RotNet's code (random crop of the padded image, flip), at Fashion-MNIST's 2-pixel margin."""
+    import keras
+
+    x = tf.cast(x, tf.float32)
+    b = tf.shape(x)[0]
+    size = int(x.shape[1])
+    flip = keras.random.uniform([b, 1, 1, 1], seed=seed) < 0.5
+    x = tf.where(flip, tf.reverse(x, axis=[2]), x)
+    padded = tf.pad(x, [[0, 0], [shift, shift], [shift, shift], [0, 0]], constant_values=-1.0)
+    offsets = keras.random.randint([b, 2], 0, 2 * shift + 1, dtype="int32", seed=seed)
+    return crop_per_item(padded, offsets, size)
 
 
 def split_tiles(x, grid: int = COUNT_GRID):
