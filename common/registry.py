@@ -120,7 +120,8 @@ ADDED_ROWS: dict[str, str] = {
     RANDOM_ENCODER_ROW: "floor computed by us in the same job, on the same split: the same classifier on E(X) of "
                         "the same encoder at its random initialisation, untrained (NRE Table 1, nre_tf/floors.py)",
     AE_CONTROL_ROW: "control trained by us in the same job: the plain AE trained for as many epochs as NRE "
-                    "gets in all (AE warm-up + Eq. 5 epochs; equal to the AE row when they share the budget, "
+                    "(default budget: encoder A's converged AE trained E more epochs of plain MSE from the same "
+                    "initialisation as NRE's E Eq. 5 epochs; --nre_budget=split: AE warm-up + Eq. 5 epochs, "
                     "nre_tf/representation_eval.py)",
 }
 # The added rows a job computes without training (``Job.floor``; ``common.add_floors`` adds them to stored results).

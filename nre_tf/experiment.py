@@ -1,4 +1,5 @@
-"""One NRE run (library code, no flags): the plain AE (module A), then E_phi + D with Eq. 5, optionally exported.
+"""One NRE run (library code, no flags): encoder A (the shared, converged stage :mod:`nre_tf.encoder_a`), then
+E_phi + D initialised from A's auto-encoder and trained with Eq. 5, optionally exported.
 
 The entry point is ``python -m nre_tf.train``. :func:`run` goes through the shared lifecycle
 (:func:`common.lifecycle.run_experiment`: finished-run reuse, run identity, ``--strategy`` scope, seeds,
@@ -25,8 +26,17 @@ def run(config) -> dict:
     """Train the plain AE then NRE for ``config`` (an :class:`nre_tf.config.NREConfig`); returns the metrics
     (also in ``<workdir>/metrics.json``); exports when ``config.export_dir`` is set."""
     from common.lifecycle import run_experiment
+    from nre_tf import encoder_a
 
-    return run_experiment(config, body)
+    return run_experiment(encoder_a.prepare(config, _stage_images), body)
+
+
+def _stage_images(cfg):
+    """``(training images, arch)``: what encoder A is trained on."""
+    from nre_tf.data import training_images
+
+    x, _, arch = training_images(cfg)
+    return x, arch
 
 
 def model_name(cfg) -> str:
@@ -38,29 +48,36 @@ def body(run) -> dict:
 
     from common.run_identity import save_frozen_weights
     from common.training import weights_digest
-    from nre_tf import trainer
-    from nre_tf.data import training_images
+    from nre_tf import encoder_a, trainer
+    from nre_tf.data import DIGIT_DATASETS, training_images
+    from nre_tf.gates import gates
     from nre_tf.losses import reconstruction_error
     from nre_tf.model import to_float
 
     cfg, workdir = run.config, run.workdir
     x, xt, arch = training_images(cfg)  # the data are read (and checked) before anything is trained
+    y = None  # the training labels, for the gates only (digit datasets)
+    if cfg.dataset in DIGIT_DATASETS:
+        y = trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.seed)[1]
     run.batch_size_for(len(x))
+    stage = encoder_a.stage_record(cfg)
     with run.timer("train"):
-        ae, nets, ae_s = trainer.train_autoencoder("ae", x, cfg.ae_epochs, cfg.batch_size, workdir / "ae",
-                                                   lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
-                                                   resume=cfg.resume, arch=arch, strategy=run)
+        ae, nets = encoder_a.load(cfg, tuple(x.shape[1:]), arch)
         nre, info = trainer.train_nre(nets["encoder"], nets["decoder"], nets["encoder"], x, cfg.lambdas, cfg.T,
                                       cfg.epochs, cfg.batch_size, workdir / "nre", lr=cfg.lr, clusters=cfg.clusters,
                                       exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
-                                      resume=cfg.resume, strategy=run)
+                                      resume=cfg.resume, strategy=run, labels=y)
     run.record_model(nre)
+    run.record(gates=gates(stage, info, y, name="NRE"))
+    ae_s = stage["train_seconds"]
     # For a later stage: common.run_identity.load_frozen_weights(workdir, model, "nre" | "ae").
     save_frozen_weights(workdir, "ae", ae)
     save_frozen_weights(workdir, "nre", nre)
     metrics = {"dataset": cfg.dataset, "n_train": int(len(x)), "ae_train_seconds": ae_s, "nre": info,
                "weights_digest": weights_digest(nre),
-               "final_losses": {"ae": trainer.last_loss(workdir / "ae"), "nre": trainer.last_loss(workdir / "nre")}}
+               "encoder_a": {"id": cfg.encoder_a_id, "dir": cfg.encoder_a_dir, "epochs_run": stage["epochs_run"],
+                             "best_epoch": stage["best_epoch"]},
+               "final_losses": {"ae": stage["heldout_curve"][-1], "nre": trainer.last_loss(workdir / "nre")}}
     if xt is not None:
         for name, m in (("ae", ae), ("nre", nre)):
             rec = trainer.reconstruct(m, xt)

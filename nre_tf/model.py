@@ -259,29 +259,42 @@ class NeighbourRefresh(keras.callbacks.Callback):
     state (``get_state`` / ``set_state``), so a run resumed between two refreshes uses the same neighbours.
     """
 
-    def __init__(self, data: NeighbourBatches, lookup, every: int = 1, batch_size: int = 256):
+    def __init__(self, data: NeighbourBatches, lookup, every: int = 1, batch_size: int = 256, labels=None):
         super().__init__()
         self.data, self.lookup, self.every, self.batch_size = data, lookup, max(1, int(every)), batch_size
+        self.labels = None if labels is None else np.asarray(labels)
         self.seconds: list[float] = []
+        self.rates: list[dict] = []  # same-class rates of N(X') / F(X') per refresh (with ``labels``)
         self._have_indices = False
+
+    def queries(self, model=None) -> np.ndarray:
+        """R_A(X') = A(D(E_phi(X))) of every training sample with the current E_phi + D of ``model`` (default:
+        the model being trained; Eq. 2-3 queries)."""
+        model = model or self.model
+        return predict_batched(lambda xb, training=False: model.sim_latent(model(xb, training=False)),
+                               self.data.x, self.batch_size)
 
     def refresh(self):
         import time
 
         t0 = time.perf_counter()
-        model = self.model
-        q = predict_batched(lambda xb, training=False: model.sim_latent(model(xb, training=False)),
-                            self.data.x, self.batch_size)
+        q = self.queries()
         near, far = self.lookup(q, np.arange(len(q)))
         self.data.near_idx, self.data.far_idx = np.asarray(near), np.asarray(far)
         self._have_indices = True
         self.seconds.append(time.perf_counter() - t0)
+        if self.labels is not None:  # diagnostic only: labels never reach the loss
+            from nre_tf.gates import neighbour_rates
+
+            self.rates.append(neighbour_rates(self.labels, self.data.near_idx, self.data.far_idx))
 
     def get_state(self) -> dict:
-        return {"near_idx": np.asarray(self.data.near_idx), "far_idx": np.asarray(self.data.far_idx)}
+        return {"near_idx": np.asarray(self.data.near_idx), "far_idx": np.asarray(self.data.far_idx),
+                "rates": list(self.rates)}
 
     def set_state(self, state: dict) -> None:
         self.data.near_idx, self.data.far_idx = np.asarray(state["near_idx"]), np.asarray(state["far_idx"])
+        self.rates = list(state.get("rates", []))
         self._have_indices = True
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -7,22 +7,31 @@ linear SVM and an RBF SVM (gamma 0.01) are fitted on the training representation
 test accuracy is reported (``common/linear_eval.py``).
 
 Epoch budget. "For fairness, all methods are trained for the same number of epochs" (Section 4.2). One training
-run per baseline provides both columns (weights saved after epoch E1 and E2 = 40 and 100 at paper scale). NRE's
-E-epoch column spends the same E epochs: ``W = nre_epoch_split(E)[0]`` epochs of the plain AE (the snapshot of
-the AE [20] run after W epochs: its encoder is A and the initialisation of E_phi + D, Section 3.2), then
-``E - W`` epochs of Eq. 5. The split is CHOSEN (half and half, ``nre_tf.config.nre_epoch_split``): the paper
-does not say how the AE pre-training and the Eq. 5 epochs share the budget and the authors published no code.
-``--nre_budget=extra`` gives NRE E AE epochs + E Eq. 5 epochs (2E in all; beyond the paper's fairness rule).
+run per model provides both columns (weights saved after epoch E1 and E2 = 40 and 100). ``--nre_budget``:
+
+* ``pretrained`` (default, the budget reading of issue 19): encoder A is its own stage, trained to convergence
+  once per training set (:mod:`nre_tf.encoder_a`, early stopping on held-out reconstruction) and reused; E_phi + D
+  start from A's auto-encoder ("initialized based on an optimized traditional encoder-decoder network",
+  Section 3.2) and train E epochs of Eq. 5 (one run of E2 epochs, snapshot after E1). The paper's rows AE [20],
+  DAE, context and split-brain are trained E epochs from scratch (Adam ``baseline_lr``).
+* ``split``: ``W = nre_epoch_split(E)[0]`` epochs of the plain AE (the snapshot of the AE [20] run after W
+  epochs is A and the initialisation of E_phi + D), then ``E - W`` epochs of Eq. 5 (the earlier reading).
+* ``extra``: E AE epochs + E Eq. 5 epochs (2E in all; beyond the paper's fairness rule).
 
 Rows we add (``common.registry.ADDED_ROWS``), computed in the same job on the same split with the same SVMs:
 
-* "AE, NRE's total epochs (control, ours)": the plain AE run's snapshot after NRE's total number of epochs
-  (W + Eq. 5 epochs). With the default split that total is E, so this row equals AE [20] by construction; with
-  ``--nre_budget=extra`` it is the AE trained for 2E epochs, i.e. what the extra epochs give without Eq. 5.
+* "AE, NRE's total epochs (control, ours)": the plain AE trained as many epochs as NRE in all. ``pretrained``:
+  A's auto-encoder trained E more epochs with the plain MSE, same optimizer (Adam ``lr``) and batches as NRE's
+  E Eq. 5 epochs: the same initialisation and the same epochs, only the loss differs. ``split``: the AE [20]
+  run's snapshot after W + (E - W) = E epochs, i.e. equal to AE [20] by construction; ``extra``: after 2E.
 * the floors (``nre_tf/floors.py``): "PCA-20 floor (ours)" (the 20-d PCA projection of the pixels), "Raw-pixel
   floor (ours)" (the 784 pixel values) and "Random-encoder floor (ours)" (E(X) of the same convolutional encoder
   at its random initialisation). None of them is trained, so the 40- and the 100-epoch columns hold the same
   value.
+
+Gates (``metrics.json`` ``gates``, :mod:`nre_tf.gates`): A's held-out pixel MSE against the mean image's, and
+the same-class rates of N(X') and F(X') on the labelled training images (a diagnostic; labels never enter
+training), with one WARNING line when the neighbour rate is near chance.
 
 Every network is trained by ``nre_tf.trainer`` inside the run's ``--strategy`` scope, so ``--strategy=mirrored``
 trains all of them under the strategy (the SVMs and floors need none).
@@ -52,9 +61,20 @@ def run(config) -> dict:
     """Run the Table 1 protocol for ``config`` (an :class:`nre_tf.config.NREConfig`) through the shared lifecycle
     (:func:`nre_tf.results.run_with_cells`); returns the results dict (also written to
     ``<workdir>/metrics.json``) with the table cells in ``"_cells"``."""
+    from nre_tf import encoder_a
     from nre_tf.results import run_with_cells
 
-    return run_with_cells(config, body)
+    cfg = config.resolved()
+    if cfg.nre_budget == "pretrained":  # A's stage first: its id enters this run's identity
+        cfg = encoder_a.prepare(cfg, training_images)
+    return run_with_cells(cfg, body)
+
+
+def training_images(cfg):
+    """The Table 1 training images of ``cfg`` (uint8), what encoder A is trained on."""
+    from nre_tf import trainer
+
+    return trainer.load_classification_split(cfg.dataset, cfg.data_dir, cfg.n_train, cfg.n_test, cfg.seed)[0]
 
 
 def body(run) -> dict:
@@ -73,12 +93,14 @@ def body(run) -> dict:
     feats, timings = {}, {}
     for kind in ("dae", "context", "splitbrain"):
         model, nets, timings[kind] = trainer.train_autoencoder(
-            kind, x, e2, cfg.batch_size, workdir / kind, lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
+            kind, x, e2, cfg.batch_size, workdir / kind, lr=cfg.baseline_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
             snapshot_epochs=(e1, e2), resume=cfg.resume, strategy=run)
         for e in (e1, e2):
             trainer.load_snapshot(nets, workdir / kind, e)
             feats[(kind, e)] = (trainer.encode(model, x), trainer.encode(model, xt))
-    ae_feats, recon, nre_info, ae_timings = train_ae_and_nre(cfg, x, xt, workdir, strategy=run)
+    train = train_pretrained if cfg.nre_budget == "pretrained" else train_ae_and_nre
+    ae_feats, recon, nre_info, ae_timings = train(cfg, x, xt, workdir, strategy=run, y=y)
+    run.record(gates=nre_info.pop("gates"))
     feats.update(ae_feats)
     timings.update(ae_timings)
     values = {}
@@ -87,7 +109,11 @@ def body(run) -> dict:
             f_tr, f_te = feats[(kind, e)]
             values[(row, col)] = fit_and_score(clf, f_tr, y, f_te, yt, gamma=NRE_RBF_GAMMA, seed=cfg.seed)
     for col, clf, e in columns(e1, e2):  # the control: plain AE for NRE's total number of epochs
-        if total[e] == e:  # the same run and snapshot as AE [20]: the same SVM on the same features
+        if ("control", e) in feats:  # pretrained: A's AE trained E more plain epochs
+            f_tr, f_te = feats[("control", e)]
+            values[(AE_CONTROL_ROW, col)] = fit_and_score(clf, f_tr, y, f_te, yt, gamma=NRE_RBF_GAMMA,
+                                                          seed=cfg.seed)
+        elif total[e] == e:  # the same run and snapshot as AE [20]: the same SVM on the same features
             values[(AE_CONTROL_ROW, col)] = values[(ROWS["ae"], col)]
         else:
             f_tr, f_te = feats[("ae", total[e])]
@@ -115,37 +141,83 @@ def epoch_split(cfg) -> dict[int, tuple[int, int]]:
     return {int(e): nre_epoch_split(int(e), cfg.nre_budget, cfg.nre_warmup) for e in cfg.epoch_pair}
 
 
-def train_ae_and_nre(cfg, x, xt, workdir: Path, strategy=None):
+def train_pretrained(cfg, x, xt, workdir: Path, strategy=None, y=None):
+    """``--nre_budget=pretrained``: AE [20] from scratch for E2 epochs (snapshot after E1), and from encoder A's
+    converged auto-encoder (``cfg.encoder_a_dir``) both NRE (E2 Eq. 5 epochs) and the control (E2 plain-MSE
+    epochs at NRE's learning rate), each with a snapshot after E1. Returns what :func:`train_ae_and_nre` does;
+    ``nre_info["gates"]`` holds the run's gates (``y``: the training labels, a diagnostic only)."""
+    from nre_tf import encoder_a, trainer
+    from nre_tf.gates import gates
+
+    e1, e2 = (int(e) for e in cfg.epoch_pair)
+    snaps = sorted({e1, e2})
+    feats, recon, timings = {}, {}, {}
+    model, nets, timings["ae"] = trainer.train_autoencoder(
+        "ae", x, e2, cfg.batch_size, workdir / "ae", lr=cfg.baseline_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
+        snapshot_epochs=snaps, resume=cfg.resume, strategy=strategy)
+    _, a_nets = encoder_a.load(cfg, tuple(x.shape[1:]))
+    control, cnets, timings["control"] = trainer.train_autoencoder(
+        "ae", x, e2, cfg.batch_size, workdir / "control", lr=cfg.lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
+        snapshot_epochs=snaps, resume=cfg.resume, strategy=strategy, init=a_nets)
+    nre, info = trainer.train_nre(a_nets["encoder"], a_nets["decoder"], a_nets["encoder"], x, cfg.lambdas, cfg.T,
+                                  e2, cfg.batch_size, workdir / "nre", lr=cfg.lr, clusters=cfg.clusters,
+                                  exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
+                                  resume=cfg.resume, strategy=strategy, labels=y, snapshot_epochs=snaps)
+    timings["nre"] = info["train_seconds"]
+    nre_nets = {"encoder": nre.encoder, "decoder": nre.decoder}
+    for e in snaps:
+        for kind, m, n in (("ae", model, nets), ("control", control, cnets), ("nre", nre, nre_nets)):
+            trainer.load_snapshot(n, workdir / kind, e)
+            feats[(kind, e)] = (trainer.encode(m, x), trainer.encode(m, xt))
+            recon[(kind, e)] = trainer.reconstruct(m, xt[:16])
+    info = dict(info, ae_warmup_epochs=0, eq5_epochs=e2, snapshots=snaps, encoder_a_id=cfg.encoder_a_id)
+    info["gates"] = gates(encoder_a.stage_record(cfg), info, y, name="Table 1 NRE")
+    return feats, recon, info, timings
+
+
+def train_ae_and_nre(cfg, x, xt, workdir: Path, strategy=None, y=None):
     """The plain AE [20] (one run, snapshots after E1, E2, NRE's warm-ups and NRE's totals) and NRE's two
     columns, each initialised from the AE snapshot after its warm-up and trained ``E - W`` epochs with Eq. 5.
 
     Returns ``(feats, recon, nre_info, timings)``: ``feats[(kind, epochs)] = (E(x), E(xt))`` for ``("ae", E)``
     at E1, E2 and NRE's totals, and ``("nre", E)``; ``recon`` the first 16 test reconstructions of both.
-    ``strategy``: what holds the models (``nre_tf.trainer.train_autoencoder``)."""
-    from nre_tf import trainer
+    ``strategy``: what holds the models (``nre_tf.trainer.train_autoencoder``). ``nre_info["gates"]``: the gates
+    of each column's NRE run (A = its warm-up snapshot; ``y``: the training labels, a diagnostic only)."""
+    from nre_tf import encoder_a, trainer
+    from nre_tf.gates import gates, mean_image_mse, mse
+    from nre_tf.model import to_float
 
     split = epoch_split(cfg)
     total = {e: sum(s) for e, s in split.items()}
     keep = set(split) | {w for w, _ in split.values()} | set(total.values())
     model, nets, ae_seconds = trainer.train_autoencoder(
-        "ae", x, max(keep), cfg.batch_size, workdir / "ae", lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
-        snapshot_epochs=sorted(keep), resume=cfg.resume, strategy=strategy)
+        "ae", x, max(keep), cfg.batch_size, workdir / "ae", lr=cfg.baseline_lr, latent_dim=cfg.latent_dim,
+        seed=cfg.seed, snapshot_epochs=sorted(keep), resume=cfg.resume, strategy=strategy)
     feats, recon, info_all, timings = {}, {}, {}, {"ae": ae_seconds}
     for e in sorted(set(split) | set(total.values())):
         trainer.load_snapshot(nets, workdir / "ae", e)
         feats[("ae", e)] = (trainer.encode(model, x), trainer.encode(model, xt))
         if e in split:
             recon[("ae", e)] = trainer.reconstruct(model, xt[:16])
+    fit_idx, val_idx = encoder_a.holdout_split(len(x), cfg.ae_holdout, cfg.seed)
+    x_val = to_float(x[val_idx])
+    all_gates = {}
     for e, (warm, n_eq5) in split.items():
         trainer.load_snapshot(nets, workdir / "ae", warm)  # A and the initialisation of E_phi + D
         nre, info = trainer.train_nre(nets["encoder"], nets["decoder"], nets["encoder"], x, cfg.lambdas, cfg.T,
                                       n_eq5, cfg.batch_size, workdir / f"nre_e{e}", lr=cfg.lr, clusters=cfg.clusters,
                                       exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
-                                      resume=cfg.resume, strategy=strategy)
+                                      resume=cfg.resume, strategy=strategy, labels=y)
+        a_stage = {"heldout_mse": mse(trainer.reconstruct(model, x_val), x_val), "epochs_run": warm,
+                   "mean_image_mse": mean_image_mse(to_float(x[fit_idx]), x_val),
+                   "source": f"{cfg.nre_budget} reading: the AE [20] run after {warm} epochs (trained on all "
+                             "training images, the held-out split included)"}
+        all_gates[str(e)] = gates(a_stage, info, y, name=f"Table 1 NRE ({e} epochs, {cfg.nre_budget})")
         feats[("nre", e)] = (trainer.encode(nre, x), trainer.encode(nre, xt))
         recon[("nre", e)] = trainer.reconstruct(nre, xt[:16])
         info_all[e] = dict(info, ae_warmup_epochs=warm, eq5_epochs=n_eq5, total_epochs=total[e])
         timings[f"nre_e{e}"] = info["train_seconds"]
+    info_all["gates"] = {"per_column": all_gates, "passed": all(g["passed"] for g in all_gates.values())}
     return feats, recon, info_all, timings
 
 

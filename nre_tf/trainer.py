@@ -120,13 +120,15 @@ def build_autoencoder_model(kind: str, input_shape, latent_dim: int = 128, seed:
 
 def train_autoencoder(kind: str, x, epochs: int, batch_size: int, workdir, lr: float = 1e-4,
                       latent_dim: int = 128, seed: int = 0, snapshot_epochs=(), resume: bool = True,
-                      arch: str = "conv", strategy=None):
+                      arch: str = "conv", strategy=None, init: dict | None = None, callbacks=(), stateful=()):
     """Train AE ``kind`` on uint8/float images ``x`` for ``epochs``; returns ``(model, nets, seconds)``.
 
     ``snapshot_epochs``: epochs after which the sub-network weights are saved (see :func:`load_snapshot`).
     ``lr``: Adam's learning rate (MagNet's reformer: pass ``MAGNET_LR``, its Keras default). ``strategy``: what
     holds the model: a ``tf.distribute`` strategy or a :class:`common.lifecycle.Run` (anything with
-    ``.scope()``; default: the current strategy).
+    ``.scope()``; default: the current strategy). ``init``: ``{name: network}`` whose weights the new
+    sub-networks start from (e.g. encoder A's AE for Table 1's control row); ``callbacks`` / ``stateful``:
+    extra Keras callbacks and the checkpointed ones among them (:func:`common.training.fit_resumable`).
     """
     from nre_tf.model import to_float
 
@@ -138,13 +140,15 @@ def train_autoencoder(kind: str, x, epochs: int, batch_size: int, workdir, lr: f
         model.compile(optimizer=keras.optimizers.Adam(lr))
     xf = to_float(x)
     model(xf[:2])  # build
+    for name, net in (init or {}).items():
+        nets[name].set_weights(net.get_weights())
     t0 = time.perf_counter()
     # Exact resume (common/training.py): epoch e's order depends on (seed, e) only; the checkpoint holds the
     # optimizer and the corruption's RNG state.
     fit_resumable(model, lambda first: epoch_batches(xf, batch_size, seed, first, epochs), epochs=epochs,
                   workdir=workdir, steps_per_epoch=num_batches(len(xf), batch_size),
-                  callbacks=[_Snapshot(nets, list(snapshot_epochs) + [epochs], workdir)], resume=resume,
-                  tensorboard=False)
+                  callbacks=[*callbacks, _Snapshot(nets, list(snapshot_epochs) + [epochs], workdir)],
+                  stateful=stateful, resume=resume, tensorboard=False)
     return model, nets, time.perf_counter() - t0
 
 
@@ -182,12 +186,15 @@ def make_lookup(bank, T: int, clusters: int = 0, exact: bool = False, seed: int 
 
 def train_nre(encoder, decoder, sim_encoder, x, lambdas, T: int, epochs: int, batch_size: int, workdir,
               lr: float = 1e-4, clusters: int = 0, exact: bool = False, refresh_every: int = 1, seed: int = 0,
-              resume: bool = True, strategy=None):
+              resume: bool = True, strategy=None, labels=None, snapshot_epochs=()):
     """Section 3.2: train copies of (encoder, decoder) with Eq. 5 in the space of the frozen ``sim_encoder``.
 
     ``encoder`` / ``decoder`` are copied (the trained AE stays untouched) and become E_phi and D;
     ``sim_encoder`` (A) is copied and frozen. Returns ``(nre_model, info)``; ``info`` holds the lookup
-    kind, K, the k-means fit time and the time of every neighbour refresh. ``strategy``: as in
+    kind, K, the k-means fit time, the time of every neighbour refresh and, with ``labels`` (the training
+    labels, a diagnostic only: they never enter the loss), the same-class rates of N(X') and F(X') at every
+    refresh and after the last epoch (:mod:`nre_tf.gates`). ``snapshot_epochs``: epochs after which E_phi and
+    D are saved (``<workdir>/epoch<E>_encoder|decoder.weights.h5``, :func:`load_snapshot`). ``strategy``: as in
     :func:`train_autoencoder`.
     """
     workdir = Path(workdir)
@@ -206,15 +213,21 @@ def train_nre(encoder, decoder, sim_encoder, x, lambdas, T: int, epochs: int, ba
     lookup, info = make_lookup(bank, T, clusters, exact, seed)
     placeholder = np.zeros((len(x), T), np.int64)  # replaced by the first refresh (on_train_begin)
     data = NeighbourBatches(x, bank, placeholder, placeholder, batch_size, seed=seed)
-    refresh = NeighbourRefresh(data, lookup, every=refresh_every)
+    refresh = NeighbourRefresh(data, lookup, every=refresh_every, labels=labels)
     model(np.zeros((2, *x.shape[1:]), np.float32))  # build before fit / export
     t0 = time.perf_counter()
     # The refresh's neighbour indices are part of the checkpoint, so a run resumed between two refreshes
     # (refresh_every > 1) trains on the same neighbours as an uninterrupted one.
-    fit_resumable(model, data, epochs=epochs, workdir=workdir, callbacks=[refresh], stateful=[refresh],
+    snap = _Snapshot({"encoder": model.encoder, "decoder": model.decoder}, snapshot_epochs, workdir)
+    fit_resumable(model, data, epochs=epochs, workdir=workdir, callbacks=[refresh, snap], stateful=[refresh],
                   resume=resume, tensorboard=False)
     info = {k: v for k, v in info.items() if k != "kmeans"}
     info.update(train_seconds=time.perf_counter() - t0, refresh_seconds=list(refresh.seconds))
+    if labels is not None:
+        from nre_tf.gates import neighbour_rates
+
+        final = neighbour_rates(labels, *lookup(refresh.queries(model), np.arange(len(x))))
+        info.update(neighbour_rates=list(refresh.rates), neighbour_rates_final=final)
     return model, info
 
 

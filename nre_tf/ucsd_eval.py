@@ -46,26 +46,30 @@ def score_video(model, frames, batch_size: int = 512):
 def run(config) -> dict:
     """Table 4 for ``config`` (the lambdas of ``config`` are ignored: both variants of the table are run), through
     the shared lifecycle (:func:`nre_tf.results.run_with_cells`); the cells are in ``"_cells"``."""
+    from nre_tf import encoder_a
+    from nre_tf.data import training_patches
     from nre_tf.results import run_with_cells
 
-    return run_with_cells(config, body)
+    return run_with_cells(encoder_a.prepare(config, training_patches), body)
 
 
 def body(run) -> dict:
     import numpy as np
 
     from common.metrics import auroc, eer
-    from nre_tf import trainer
+    from nre_tf import encoder_a, trainer
     from nre_tf.data import test_videos, training_patches
     from nre_tf.floors import table4_cells, ucsd_floor
+    from nre_tf.gates import gates
 
     cfg, workdir = run.config, run.workdir
     x = training_patches(cfg)
     test, labels = test_videos(cfg)
     floor = ucsd_floor(x, test, cfg.seed)  # the PCA-20 floor on the same patches (row "PCA-20 floor (ours)")
-    ae, nets, ae_s = trainer.train_autoencoder("ae", x, cfg.ae_epochs, cfg.batch_size, workdir / "ae",
-                                               lr=cfg.ae_lr, latent_dim=cfg.latent_dim, seed=cfg.seed,
-                                               resume=cfg.resume, strategy=run)
+    stage = encoder_a.stage_record(cfg)  # A: the shared, converged plain AE on the same patches
+    ae_s = stage["train_seconds"]
+    ae, nets = encoder_a.load(cfg, tuple(x.shape[1:]))
+    run.record(gates=gates(stage, None, None, name="Table 4 NRE"))
     values, extra = {}, {"auroc": {}, "train_seconds": {"ae": ae_s}}
     scores = {"AE": np.concatenate([score_video(ae, v.frames) for v in test])}
     for name, lam in VARIANTS.items():

@@ -39,21 +39,24 @@ EVAL_LR = 1e-3
 
 
 def pretrain(cfg, workdir: Path):
-    """Plain AlexNet AE, then NRE; returns (nre_model, info)."""
-    from nre_tf import trainer
+    """Encoder A (the plain AlexNet AE of the shared stage :mod:`nre_tf.encoder_a`), then NRE from it; returns
+    (nre_model, info) with the gates in ``info["gates"]``."""
+    from nre_tf import encoder_a, trainer
     from nre_tf.data import folder_images
+    from nre_tf.gates import gates
 
     x = folder_images(cfg)
     k = cfg.clusters or 400
     k = max(2, min(k, len(x) // 4))
-    ae, nets, ae_s = trainer.train_autoencoder("ae", x, cfg.ae_epochs, cfg.batch_size, workdir / "ae",
-                                               lr=cfg.ae_lr, seed=cfg.seed, resume=cfg.resume, arch="alexnet")
+    stage = encoder_a.stage_record(cfg)
+    ae_s = stage["train_seconds"]
+    _, nets = encoder_a.load(cfg, tuple(x.shape[1:]), "alexnet")
     nre, info = trainer.train_nre(nets["encoder"], nets["decoder"], nets["encoder"], x, cfg.lambdas, cfg.T,
                                   cfg.epochs, cfg.batch_size, workdir / "nre", lr=cfg.lr, clusters=k,
                                   exact=cfg.exact, refresh_every=cfg.refresh_every, seed=cfg.seed,
                                   resume=cfg.resume)
     nre.encoder.save_weights(str(workdir / "alexnet_nre_encoder.weights.h5"))
-    info.update(ae_train_seconds=ae_s, n_images=int(len(x)))
+    info.update(ae_train_seconds=ae_s, n_images=int(len(x)), gates=gates(stage, info, None, name="Table 2 NRE"))
     return nre, info
 
 
@@ -75,13 +78,16 @@ def run(config, voc_limit: int | None = None, require_voc: bool = True) -> dict:
     ``require_voc``: without ``voc_dir``, refuse before anything is trained (a table job) instead of
     pre-training only (the entry point)."""
     from common.errors import DataError
+    from nre_tf import encoder_a
+    from nre_tf.data import folder_images
     from nre_tf.results import run_with_cells
 
     config.refuse_strategy("Table 2")
     if not config.voc_dir and require_voc:
         raise DataError("--voc_dir is not set: the Table 2 classification columns need PASCAL VOC 2007 "
                         "(VOCdevkit/VOC2007)")
-    return run_with_cells(config, lambda run: body(run, voc_limit))
+    cfg = encoder_a.prepare(config, lambda c: (folder_images(c), "alexnet"))
+    return run_with_cells(cfg, lambda run: body(run, voc_limit))
 
 
 def body(run, voc_limit: int | None = None) -> dict:
@@ -89,6 +95,7 @@ def body(run, voc_limit: int | None = None) -> dict:
 
     cfg, workdir = run.config, run.workdir
     nre, info = pretrain(cfg, workdir)
+    run.record(gates=info.pop("gates"))
     values = {}
     if cfg.voc_dir:
         for mode, col in COLUMNS.items():

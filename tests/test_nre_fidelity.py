@@ -13,7 +13,8 @@ def test_epoch_split_sums_to_the_budget():
     assert nre_epoch_split(40, "extra") == (40, 40)  # the other reading: 2E in all
     with pytest.raises(ConfigError, match="cannot be split"):
         nre_epoch_split(1)
-    for bad in (dict(nre_budget="half"), dict(nre_warmup=1.0), dict(nre_warmup=0.0), dict(epoch_pair=(1, 3))):
+    for bad in (dict(nre_budget="half"), dict(nre_warmup=1.0), dict(nre_warmup=0.0),
+                dict(epoch_pair=(1, 3), nre_budget="split")):
         with pytest.raises(ConfigError):
             NREConfig(dataset="mnist5k", scale="smoke", **bad).resolved()
 
@@ -70,7 +71,7 @@ def test_table1_gives_nre_the_same_epochs_as_the_baselines(tmp_path):
     from nre_tf.representation_eval import train_ae_and_nre
 
     cfg = NREConfig(dataset="mnist5k", scale="smoke", workdir=str(tmp_path), latent_dim=4, batch_size=32,
-                    clusters=2, epoch_pair=(2, 2)).resolved()
+                    clusters=2, epoch_pair=(2, 2), nre_budget="split").resolved()
     x, _, xt, _ = trainer.load_classification_split("mnist5k", None, 64, 8, 0)
     feats, recon, info, _ = train_ae_and_nre(cfg, x, xt, tmp_path)
     assert (info[2]["ae_warmup_epochs"], info[2]["eq5_epochs"], info[2]["total_epochs"]) == (1, 1, 2)
@@ -79,6 +80,7 @@ def test_table1_gives_nre_the_same_epochs_as_the_baselines(tmp_path):
     assert len((tmp_path / "ae" / "log.csv").read_text().strip().splitlines()) == 1 + 2
     assert (tmp_path / "ae" / "epoch1_encoder.weights.h5").exists()
     assert sorted(feats) == [("ae", 2), ("nre", 2)] and recon[("nre", 2)].shape == (8, 28, 28, 1)
+    assert "a_heldout_mse" in info["gates"]["per_column"]["2"]  # the gates of the split reading's A
 
 
 def test_refinement_guard_threshold():
@@ -95,7 +97,7 @@ def test_table3_stops_before_writing_when_the_reformer_collapses(tmp_path):
     from nre_tf import adversarial
 
     cfg = NREConfig(dataset="mnist5k", scale="smoke", workdir=str(tmp_path), n_train=1024, n_test=200,
-                    magnet_epochs=1, magnet_lr=5.0, lambdas=(0.6, 0.2, 0.2))
+                    magnet_epochs=1, magnet_lr=5.0, lambdas=(0.6, 0.2, 0.2), encoder_a_root=str(tmp_path / "a"))
     with pytest.raises(adversarial.RefinementError, match="refinement by MagNet .* destroys clean accuracy"):
         adversarial.run(cfg)
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "plain_ae").exists()

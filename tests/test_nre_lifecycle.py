@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _cfg(tmp_path, **kw):
     return NREConfig(dataset="mnist", data_dir=str(tmp_path / "data"), scale="smoke", workdir=str(tmp_path / "w"),
-                     latent_dim=8, n_train=0, n_test=0, clusters=2, **kw)
+                     latent_dim=8, n_train=0, n_test=0, clusters=2, encoder_a_root=str(tmp_path / "a"), **kw)
 
 
 def test_rerun_reuses_metrics_and_adds_an_export_once(tmp_path):
@@ -59,7 +59,8 @@ def test_cells_come_back_from_a_reused_table_run(tmp_path):
     assert with_cells({"values": {"a | b": 1.0}})["_cells"] == {("a", "b"): 1.0}
     make_ucsd_tree(tmp_path / "data", n_train=2, n_test=2, n_frames=4, shape=(60, 60))
     cfg = NREConfig(dataset="ucsd_ped2", data_dir=str(tmp_path / "data"), scale="smoke",
-                    workdir=str(tmp_path / "w"), latent_dim=8, clusters=2, batch_size=8)
+                    workdir=str(tmp_path / "w"), latent_dim=8, clusters=2, batch_size=8,
+                    encoder_a_root=str(tmp_path / "a"))
     first = ucsd_eval.run(cfg)
     stored = (tmp_path / "w" / "metrics.json").read_bytes()
     second = ucsd_eval.run(cfg)  # reused: the stored metrics, with the cells rebuilt from "values"
@@ -74,7 +75,8 @@ def test_train_under_mirrored_on_two_cpu_replicas(tmp_path):
     work, export = tmp_path / "w", tmp_path / "export"
     p = subprocess.run([sys.executable, "-m", "nre_tf.train", "--dataset=mnist", f"--data_dir={tmp_path / 'data'}",
                         "--scale=smoke", "--strategy=mirrored", "--latent_dim=8", "--n_train=0", "--n_test=0",
-                        "--clusters=2", f"--workdir={work}", f"--export_dir={export}"],
+                        "--clusters=2", f"--workdir={work}", f"--export_dir={export}",
+                        f"--encoder_a_root={tmp_path / 'a'}"],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
     m = json.loads((work / "metrics.json").read_text())
@@ -94,7 +96,8 @@ def test_table4_under_mirrored_on_two_cpu_replicas(tmp_path):
            "CUDA_VISIBLE_DEVICES": "", "REPRO_CPU_REPLICAS": "2"}
     p = subprocess.run([sys.executable, "-m", "nre_tf.table4", "--dataset=ucsd_ped2", f"--data_dir={tmp_path / 'data'}",
                         "--scale=smoke", "--strategy=mirrored", "--latent_dim=8", "--clusters=2", "--batch_size=8",
-                        f"--workdir={tmp_path / 'w'}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                        f"--workdir={tmp_path / 'w'}", f"--encoder_a_root={tmp_path / 'a'}"], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
     m = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert m["strategy"] == "mirrored" and m["replicas"] == 2

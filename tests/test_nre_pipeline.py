@@ -86,7 +86,8 @@ def test_export_reloads_in_a_fresh_process(tmp_path):
 
     make_mnist_like(tmp_path / "data" / "mnist", n_train=48, n_test=16)
     cfg = NREConfig(dataset="mnist", data_dir=str(tmp_path / "data"), scale="smoke", workdir=str(tmp_path / "w"),
-                    export_dir=str(tmp_path / "export"), latent_dim=8, n_train=0, n_test=0, clusters=2)
+                    export_dir=str(tmp_path / "export"), latent_dim=8, n_train=0, n_test=0, clusters=2,
+                    encoder_a_root=str(tmp_path / "a"))
     metrics = train.run(cfg)
     path = Path(metrics["export"]["nre_mnist"]["path"])
     assert path.parent.name == "nre_mnist" and path.name == "1"
@@ -121,7 +122,8 @@ def test_table4_on_a_tiny_ucsd_tree(tmp_path):
 
     make_ucsd_tree(tmp_path / "data", n_train=2, n_test=2, n_frames=4, shape=(60, 60))
     cfg = NREConfig(dataset="ucsd_ped2", data_dir=str(tmp_path / "data"), scale="smoke",
-                    workdir=str(tmp_path / "w"), latent_dim=8, clusters=2, batch_size=8)
+                    workdir=str(tmp_path / "w"), latent_dim=8, clusters=2, batch_size=8,
+                    encoder_a_root=str(tmp_path / "a"))
     res = table4.run(cfg)
     from common.registry import FLOOR_ROW
 

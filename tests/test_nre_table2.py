@@ -48,7 +48,8 @@ def test_table2_pipeline_on_tiny_fixtures(tmp_path):
     write_voc(tmp_path / "voc", {"trainval": [("000001", [("cat", 0)]), ("000002", [("dog", 0)])],
                                  "test": [("000003", [("cat", 0)]), ("000004", [("dog", 0), ("cat", 1)])]})
     cfg = NREConfig(dataset="image_folder", data_dir=str(tmp_path / "folder"), voc_dir=str(tmp_path / "voc"),
-                    scale="smoke", workdir=str(tmp_path / "w"), batch_size=4, lambdas=(0.5, 0.25, 0.25))
+                    scale="smoke", workdir=str(tmp_path / "w"), batch_size=4, lambdas=(0.5, 0.25, 0.25),
+                    ae_epochs=1, encoder_a_root=str(tmp_path / "a"))
     res = table2.run(cfg)
     assert set(res["_cells"]) == {(table2.ROW, c) for c in table2.COLUMNS.values()}
     assert all(0.0 <= v <= 100.0 + 1e-9 for v in res["_cells"].values()), res["_cells"]  # 11-point mean: float sum
