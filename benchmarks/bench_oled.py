@@ -28,8 +28,9 @@ weights or optimizer state):
 **Ours** is what ``oled_tf.train`` runs: :class:`OLED` compiled with one Adam per player and
 :class:`oled_tf.model.MaskUpdateSchedule`, i.e. one cached step function per set of frozen players
 (:mod:`common.multiplayer`; the MM-frozen step has no MM tape, gradient or update), with XLA as
-``--jit_compile=auto`` resolves it there (on for the MNIST networks on a CPU-only machine,
-``oled_tf.experiment.XLA_ON_CPU_KINDS``; ``--jit_compile=false`` measures ours without XLA).
+``--jit_compile=auto`` resolves it there (on a CPU-only machine the cached timed probe of
+``oled_tf.experiment.jit_choice`` at the benchmark's batch; ``--jit_compile=true|false`` forces it).
+``--step_time`` only times the quick preset's model with and without XLA (and one validation) per precision.
 
 Measured, per precision:
 
@@ -145,17 +146,23 @@ class ReferenceLoop:
 JIT_COMPILE = "auto"  # --jit_compile: ours as ``oled_tf.experiment`` resolves it (auto: XLA_ON_CPU_KINDS)
 
 
+BATCH = 64  # --batch: the probe of --jit_compile=auto times this batch
+
+
 def build_ours(kind: str):
     import keras
 
-    from common.training import resolve_jit_compile
+    from oled_tf.config import OLEDConfig
+    from oled_tf.experiment import jit_choice
     from oled_tf.model import OLED
-    from oled_tf.experiment import XLA_ON_CPU_KINDS
 
+    jit = JIT_COMPILE
+    if jit == "auto":  # as oled_tf.train resolves it (the cached probe; None where no probe applies: off)
+        cfg = OLEDConfig(dataset="mnist5k", scale="quick", workdir="/tmp/unused").resolved()
+        jit = bool(jit_choice(cfg, kind, BATCH)[0])
     model = OLED(kind, gamma=CODE_GAMMA_MNIST, seed=17)
     model(keras.ops.zeros((2, *model.input_shape_)), training=False)
-    model.compile(keras.optimizers.Adam(5e-4, 0.5, 0.9), keras.optimizers.Adam(5e-4, 0.5, 0.9),
-                  jit_compile=resolve_jit_compile(JIT_COMPILE, on_cpu=kind in XLA_ON_CPU_KINDS))
+    model.compile(keras.optimizers.Adam(5e-4, 0.5, 0.9), keras.optimizers.Adam(5e-4, 0.5, 0.9), jit_compile=jit)
     return model
 
 
@@ -313,6 +320,43 @@ def throughput(kind: str, batch: int, steps: int, rounds: int, warmup: int) -> t
     return timing.time_call(lambda: fn(x)["r_loss"], warmup=warmup, rounds=rounds, calls=steps), work
 
 
+def step_times(kind: str, batch: int, jits: list[bool], steps: int, rounds: int, warmup: int) -> dict:
+    """Wall / CPU seconds per step of ``oled_tf.experiment``'s model (the quick preset's resolved defaults) with
+    and without XLA, for the MM-update step and the step of the other epochs, and of one validation (BN
+    recalibration on 1024 images + scoring 300 validation images): what sizes the quick preset."""
+    import numpy as np
+    import tensorflow as tf
+
+    from oled_tf import evaluate as ev
+    from oled_tf.config import OLEDConfig
+    from oled_tf.experiment import build_model
+    from oled_tf.model import MASK_PLAYER
+
+    cfg = OLEDConfig(dataset="fashion_mnist", scale="quick", workdir="/tmp/unused").resolved()
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(-1, 1, (batch, 28, 28, 1)).astype("float32"))
+    variants = {}
+    for jit in jits:
+        model = build_model(cfg, kind, jit=jit)
+        for name, frozen in (("mm", ()), ("other", (MASK_PLAYER,))):
+            model.set_frozen(frozen)
+            fn = tf.function(model.train_step, jit_compile=jit)
+            float(fn(x)["r_loss"])  # trace / compile outside the timing
+            variants[f"{name}_{'xla' if jit else 'plain'}"] = (lambda f: lambda: f(x)["r_loss"])(fn)
+        model.set_frozen(())
+    recal_x = rng.uniform(-1, 1, (1024, 28, 28, 1)).astype("float32")
+    val_x = rng.uniform(-1, 1, (300, 28, 28, 1)).astype("float32")
+    val_y = (np.arange(300) % 2).astype(np.int64)
+
+    def validation():
+        model.recalibrate_batch_norm(recal_x)
+        return ev.image_aurocs(val_y, ev.normalise(ev.raw_scores(model, val_x, 256)))
+
+    ms = timing.time_rounds(variants, rounds=rounds, calls=steps, warmup=warmup)
+    ms["validation"] = timing.time_call(validation, rounds=2, calls=1, warmup=1)
+    return {k: {"wall": m.median("wall"), "cpu": m.median("cpu")} for k, m in ms.items()}
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -327,10 +371,13 @@ def main() -> int:
                    "snapshot cost against an epoch (quick-scale shapes, float32) and exit")
     p.add_argument("--jit_compile", default="auto", choices=("auto", "true", "false"),
                    help="XLA for ours (auto: as oled_tf.train resolves it; the reference never uses XLA)")
+    p.add_argument("--step_time", action="store_true", help="only time our quick-preset model's steps with and "
+                   "without XLA (and one validation) per --precisions at --batch, and exit")
     timing.add_flags(p, rounds=3, warmup=1, rounds_help="interleaved rounds of --steps steps (median reported)")
     a = p.parse_args()
-    global JIT_COMPILE
+    global JIT_COMPILE, BATCH
     JIT_COMPILE = {"auto": "auto", "true": True, "false": False}[a.jit_compile]
+    BATCH = a.batch
 
     import keras
     import tensorflow as tf
@@ -349,6 +396,17 @@ def main() -> int:
               + f"; selection total (recalibration + validation + snapshot) "
               f"{100 * sum(v for k, v in c['fraction_of_epoch'].items() if k != 'checkpoint'):.1f}% of an epoch",
               flush=True)
+        report.finish()
+        return 0
+    if a.step_time:
+        out = report.data["step_time"] = {}
+        for prec in a.precisions.split(","):
+            keras.mixed_precision.set_global_policy(prec)
+            keras.utils.set_random_seed(0)
+            t = out[prec] = step_times(a.kind, a.batch, [False, True], a.steps, a.rounds, a.warmup)
+            print(f"{prec} batch {a.batch}: " + ", ".join(f"{k} {v['wall']:.3f} s ({v['cpu']:.2f} CPU)"
+                                                          for k, v in t.items()), flush=True)
+        keras.mixed_precision.set_global_policy("float32")
         report.finish()
         return 0
     rows = report.data["rows"] = []

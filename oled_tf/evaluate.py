@@ -136,10 +136,30 @@ def load_snapshot(model, path: Path) -> None:
         set_network_weights(model, [z[f"arr_{i}"] for i in range(len(z.files))])
 
 
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of the masked pixels (mask < 0.5) of two mask sets of the same images."""
+    a, b = np.asarray(a) < 0.5, np.asarray(b) < 0.5
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def select_improved(aucs: dict[str, float], best: dict[str, float], selection: str = "s_avg") -> list[str]:
+    """The scores whose best epoch becomes this one: ``"per_score"`` (the authors' code) each score that beat
+    its own best; ``"s_avg"`` all four when s_avg beat its best (one epoch for every score), else none."""
+    if selection == "per_score":
+        return [k for k in SCORES if aucs[k] > best[k]]
+    if selection == "s_avg":
+        return list(SCORES) if aucs["s_avg"] > best["s_avg"] else []
+    raise ValueError(f"selection must be 's_avg' or 'per_score', got {selection!r}")
+
+
 class ModelSelection(keras.callbacks.Callback):
-    """After every epoch: validation AUROC of each score; the weights of each score's best epoch are kept in
-    ``<workdir>/selection/epoch_<e>.npz`` (Section 4.1: "a small validation set ... is used to determine the
-    best epoch"; as in the authors' code, each score gets its own best epoch, notes 4.4).
+    """After every ``every``-th epoch and the last one: validation AUROC of each score; the weights of the best
+    epoch are kept in ``<workdir>/selection/epoch_<e>.npz`` (Section 4.1: "a small validation set ... is used to
+    determine the best epoch"). ``selection="s_avg"`` (default): one epoch for all four scores, the one with the
+    best validation s_avg; ``"per_score"``: each score at its own best epoch, as in the authors' code (notes 4.4).
+    Each validation also records the IoU of the validation images' masks with those of the previous validation
+    (``mask_iou_prev``: how much the masks moved; None after a resume).
 
     The best-so-far state is part of the training checkpoint (``get_state`` / ``set_state``, see
     :class:`common.training.Checkpoint`), so a resumed run continues with the state of the epoch it resumes
@@ -147,10 +167,14 @@ class ModelSelection(keras.callbacks.Callback):
     copy for people; it is never read. A snapshot file is deleted only once no saved checkpoint can refer to it."""
 
     def __init__(self, val_x: np.ndarray, val_y: np.ndarray, workdir: str | Path, batch_size: int = 256,
-                 ucsd_smask_bug: bool = False, recalibration_x: np.ndarray | None = None):
+                 ucsd_smask_bug: bool = False, recalibration_x: np.ndarray | None = None, selection: str = "s_avg",
+                 every: int = 1, epochs: int | None = None):
         super().__init__()
         self.val_x, self.val_y, self.batch_size, self.bug = val_x, val_y, batch_size, ucsd_smask_bug
         self.recalibration_x = recalibration_x
+        select_improved({k: 0.0 for k in SCORES}, {k: 0.0 for k in SCORES}, selection)  # validates the name
+        self.selection, self.every, self.epochs = selection, max(1, int(every)), epochs
+        self._last_masks = None  # masks of the previous validation (not checkpointed)
         self.dir = Path(workdir) / "selection"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.dir / "selection.json"
@@ -177,16 +201,24 @@ class ModelSelection(keras.callbacks.Callback):
             raise ConfigError(f"the checkpoint refers to selection snapshots that are missing ({', '.join(missing)}); "
                               f"use --force to start the run again")
 
+    def validates(self, epoch: int) -> bool:
+        """Every ``every``-th epoch (1-based) and the last one."""
+        return (epoch + 1) % self.every == 0 or (self.epochs is not None and epoch + 1 >= self.epochs)
+
     def on_epoch_end(self, epoch, logs=None):
+        if not self.validates(epoch):
+            return
         if self.recalibration_x is not None:
             self.model.recalibrate_batch_norm(self.recalibration_x)
-        out = model_outputs(self.model, self.val_x, self.batch_size, RAW_SCORES + ("reconstruction",))
+        out = model_outputs(self.model, self.val_x, self.batch_size, RAW_SCORES + ("reconstruction", "mask"))
         if self.bug:
             out["s_mask"] = out["s_rec"].copy()
         variation = output_variation(self.val_x, out["reconstruction"])
+        iou = None if self._last_masks is None else mask_iou(self._last_masks, out["mask"])
+        self._last_masks = out["mask"]
         norm = normalise(out)
         aucs = image_aurocs(self.val_y, norm)
-        improved = [k for k in SCORES if aucs[k] > self.best[k]]
+        improved = select_improved(aucs, self.best, self.selection)
         if improved:
             save_snapshot(self.model, self.snapshot_path(epoch))
             for k in improved:
@@ -197,7 +229,7 @@ class ModelSelection(keras.callbacks.Callback):
             if p.name not in keep:
                 p.unlink()
         self.history.append({"epoch": epoch, **{f"val_auroc_{k}": aucs[k] for k in SCORES},
-                             "r_output_variation": variation,
+                             "r_output_variation": variation, "mask_iou_prev": iou,
                              **{k: float(v) for k, v in (logs or {}).items() if k in LOSS_KEYS}})
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"best": self.best, "best_epoch": self.best_epoch, "history": self.history},
@@ -207,7 +239,8 @@ class ModelSelection(keras.callbacks.Callback):
             logs.update({f"val_auroc_{k}": aucs[k] for k in SCORES})
         print(f"  validation AUROC epoch {epoch + 1}: " + ", ".join(f"{k} {aucs[k]:.4f}" for k in SCORES)
               + (f" (new best: {', '.join(improved)})" if improved else "")
-              + f"; R(x) variation {variation:.3f}", flush=True)
+              + f"; R(x) variation {variation:.3f}" + (f"; mask IoU with previous {iou:.3f}" if iou is not None
+                                                          else ""), flush=True)
         if variation < COLLAPSE_RATIO:
             log.warning("epoch %d: the reconstructor's outputs hardly vary with the input (std of R(x) over the "
                         "validation images = %.3f x that of the images, < %.2f): R has collapsed to a near-constant "
@@ -242,6 +275,8 @@ def training_health(history: list[dict], fig_path: Path | None = None, title: st
     var = [h.get("r_output_variation") for h in history]
     collapsed = [h["epoch"] for h, v in zip(history, var) if v is not None and v < COLLAPSE_RATIO]
     out = {"r_output_variation": var, "collapse_warning": bool(collapsed), "collapsed_epochs": collapsed,
+           "validated_epochs": [h["epoch"] for h in history],
+           "mask_iou_prev": [h.get("mask_iou_prev") for h in history],
            "val_auroc_per_epoch": {k: [h[f"val_auroc_{k}"] for h in history] for k in SCORES}}
     if collapsed:
         log.warning("COLLAPSE: the reconstructor's outputs hardly vary with the input at epoch(s) %s (R(x) variation "

@@ -40,36 +40,82 @@ def model_name(cfg: OLEDConfig) -> str:
     return f"{prefix}_ucsd_ped2" if cfg.dataset == "ucsd" else f"{prefix}_{cfg.dataset}_{cfg.normal_class}"
 
 
-# ``--jit_compile=auto`` on a CPU-only machine: XLA for the MNIST networks only. Measured (CPU seconds of one
-# training step with XLA / without, batch 64, same process; README "Speed"): MNIST 0.66x (MM steps) and 0.69x
-# (other steps); CIFAR-10 networks (batch 8) 2.8x and 2.5x, i.e. slower: XLA's CPU
-# convolutions do not use oneDNN, which only pays off on the small MNIST convolutions. UCSD: not measured, off.
-# Not at --scale=smoke either: its few steps cost less than XLA's compile (a smoke run took 2x as long with it).
+# ``--jit_compile=auto`` on a CPU-only machine: for these kinds a short timed probe of the train step with and
+# without XLA decides (:func:`jit_choice`, ``common/jit_probe.py``, cached per machine): XLA was 1.5x faster on an
+# AVX2-only AMD CPU and 0.8x / 0.5x (fp32 / bf16) as fast on an AVX-512 + AMX Intel CPU (docs/oled-notes.md
+# "Speed rule"). CIFAR-10 networks: XLA measured 2.8x / 2.5x slower (XLA's CPU convolutions do not use oneDNN),
+# off without a probe; UCSD: not measured, off. Not at --scale=smoke (a probe costs more than its few steps).
 XLA_ON_CPU_KINDS = ("mnist",)
+PROBE_STEPS = 3  # timed steps per candidate after one that compiles
 
 
-def build_model(cfg: OLEDConfig, kind: str, compile_model: bool = True):
-    """The OLED model for a resolved config, compiled with one Adam per player (Section 4.1)."""
+def build_model(cfg: OLEDConfig, kind: str, compile_model: bool = True, jit: bool | None = None):
+    """The OLED model for a resolved config, compiled with one Adam per player (Section 4.1). ``jit``: XLA as
+    decided by :func:`jit_choice` (None: ``cfg.jit_compile``, ``auto`` = off on a CPU)."""
     import keras
 
-    from common.training import resolve_jit_compile
     from oled_tf.model import OLED
 
     model = OLED(kind, t=cfg.t, gamma=cfg.gamma, lambda_rec=cfg.lambda_rec, threshold_eps=cfg.threshold_eps,
                  threshold_mode=cfg.threshold_mode, mm_uses_context=cfg.mm_uses_context, mask_kind=cfg.mask,
                  mask_gradient=cfg.mask_gradient, mask_temperature=cfg.mask_temperature, architecture=cfg.architecture,
-                 random_mask_size=cfg.random_mask_size, seed=cfg.seed + 17)
+                 decoder_bn=cfg.decoder_bn, output_clip=cfg.output_clip, loss_reduction=cfg.loss_reduction,
+                 mg_bn_frozen=cfg.mg_bn_frozen, random_mask_size=cfg.random_mask_size, seed=cfg.seed + 17)
     model(keras.ops.zeros((2, *model.input_shape_)), training=False)  # build (checkpoint restore, export)
-    if not compile_model:
-        return model
-
-    def adam():
-        return keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1, beta_2=cfg.beta_2)
-
-    model.compile(adam(), adam() if cfg.mask == "learned" else None,
-                  jit_compile=resolve_jit_compile(cfg.jit_compile, cfg.strategy, cfg.deterministic,
-                                                  on_cpu=kind in XLA_ON_CPU_KINDS and cfg.scale != "smoke"))
+    if compile_model:
+        compile_oled(model, cfg, jit)
     return model
+
+
+def compile_oled(model, cfg: OLEDConfig, jit: bool | None = None) -> None:
+    """Compile ``model`` with one Adam per player (MM's with ``--mm_adam_epsilon``) and the XLA choice."""
+    import keras
+
+    from common.training import resolve_jit_compile
+
+    def adam(epsilon=1e-7):
+        return keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=epsilon)
+
+    if jit is None:
+        jit = resolve_jit_compile(cfg.jit_compile, cfg.strategy, cfg.deterministic, on_cpu=False)
+    model.compile(adam(), adam(cfg.mm_adam_epsilon) if cfg.mask == "learned" else None, jit_compile=jit)
+
+
+def jit_choice(cfg: OLEDConfig, kind: str, batch_size: int) -> tuple[bool | None, dict | None]:
+    """``--jit_compile=auto`` on a CPU-only machine for :data:`XLA_ON_CPU_KINDS`: time the step of a non-MM epoch
+    (the common one) of a throw-away model with and without XLA at the run's batch and precision
+    (``common.jit_probe.choose``, cached per machine) and return ``(True/False, probe record)``; ``(None, None)``
+    where no probe applies (a set flag, a GPU, a strategy, smoke scale, another kind). Global RNGs are re-seeded
+    afterwards whether the probe ran or was cached, so the run does not depend on the cache."""
+    import dataclasses as dc
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from common import jit_probe
+    from oled_tf.model import MASK_PLAYER
+    from oled_tf.networks import INPUT_SHAPES
+
+    if (cfg.jit_compile != "auto" or tf.config.list_physical_devices("GPU") or cfg.strategy != "default"
+            or cfg.scale == "smoke" or kind not in XLA_ON_CPU_KINDS):
+        return None, None
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch_size, *INPUT_SHAPES[kind])).astype("float32"))
+
+    def candidate(jit: bool):
+        def make():
+            m = build_model(dc.replace(cfg, jit_compile=False), kind)
+            if cfg.mask == "learned":
+                m.set_frozen((MASK_PLAYER,))
+            fn = tf.function(m.train_step, jit_compile=jit)
+            return lambda: float(fn(x)["r_loss"])
+        return make
+
+    key = {"method": "oled", "kind": kind, "batch": int(batch_size), "precision": cfg.precision,
+           "step": "mm_frozen", "decoder_bn": cfg.decoder_bn, "mask": cfg.mask}
+    probe = jit_probe.choose(key, {"xla": candidate(True), "plain": candidate(False)}, calls=PROBE_STEPS)
+    keras.utils.set_random_seed(cfg.seed + 1)
+    return probe["choice"] == "xla", probe
 
 
 def _evaluate_state(model, cfg, data) -> tuple[dict, dict, dict]:
@@ -193,7 +239,7 @@ def train(model, cfg: OLEDConfig, data, workdir: Path, batch_size: int | None = 
     callbacks, selection = [], None
     if len(data.val_x) and len(np.unique(data.val_y)) == 2:
         selection = ev.ModelSelection(data.val_x, data.val_y, workdir, cfg.eval_batch_size, cfg.ucsd_smask_bug,
-                                      recal_x)
+                                      recal_x, selection=cfg.selection, every=cfg.validate_every, epochs=cfg.epochs)
         callbacks.append(selection)
     if cfg.mask == "learned":
         callbacks.append(MaskUpdateSchedule(cfg.mask_update_every))
@@ -299,7 +345,8 @@ def summarise(cfg: OLEDConfig, data, trained: Trained, evaluation: Evaluation) -
         "precision": cfg.precision, "data": data.summary, "auroc": evaluation.selected["auroc"],
         "auroc_last_epoch": evaluation.last["auroc"], "best_epoch": evaluation.best_epoch,
         "selection": (f"validation ({int(np.sum(data.val_y == 0))} inliers + {int(np.sum(data.val_y == 1))} "
-                      f"outliers)" if sel else "last epoch"),
+                      f"outliers, {'one epoch by s_avg' if cfg.selection == 's_avg' else 'per score'}, every "
+                      f"{cfg.validate_every} epoch(s))" if sel else "last epoch"),
         "val_auroc_best": dict(sel.best) if sel else None,
         "bn_recalibration": bool(cfg.bn_recalibration),
         "final_losses": dict(trained.history[-1]) if trained.history else {},
@@ -350,9 +397,15 @@ def body(run) -> dict:
           f"precision {cfg.precision}; strategy {cfg.strategy} ({run.replicas} replicas); workdir {workdir}",
           flush=True)
     with run.scope():
-        model = build_model(cfg, data.kind)
-    run.record_model(model)  # jit_compile as resolved (auto: see XLA_ON_CPU_KINDS)
-    print(f"XLA (jit_compile): {'on' if model.jit_compile else 'off'}", flush=True)
+        model = build_model(cfg, data.kind, compile_model=False)  # before the probe: its RNG draws come first
+        jit, probe = jit_choice(cfg, data.kind, batch_size)
+        compile_oled(model, cfg, jit)
+    run.record_model(model)  # jit_compile as resolved (auto: the probe, see XLA_ON_CPU_KINDS)
+    if probe is not None:
+        run.record(jit_probe={k: probe[k] for k in ("choice", "seconds", "cached", "signature")})
+    print(f"XLA (jit_compile): {'on' if model.jit_compile else 'off'}"
+          + (f" (probe{' cached' if probe['cached'] else ''}: s per step " + ", ".join(
+              f"{k} {v:.3f}" for k, v in probe["seconds"].items()) + ")" if probe else ""), flush=True)
 
     trained = train(model, cfg, data, workdir, batch_size)
     with run.timer("eval"):
@@ -379,7 +432,47 @@ def body(run) -> dict:
     # The PCA-20 floor of the same split (common/floors.py; REPORT.md's row "PCA-20 floor (ours)").
     metrics["floor"] = floor_metrics(data.train_x, data.test_x, data.test_y, data.frame_ids, data.video_lengths,
                                      data.video_labels, seed=cfg.seed)
+    metrics["learning_gate"] = learning_gate(model, cfg, data, metrics)
     return metrics
+
+
+GATE_IMAGES = 2048  # test images (patches) over which the learning gate measures R's output variance
+
+
+def learning_gate(model, cfg: OLEDConfig, data, metrics: dict) -> dict:
+    """Whether OLED's claim can be read off this run (issue 18): R's output variance across the test inputs
+    (per-pixel variance of R(x) over the first GATE_IMAGES test images, mean over pixels; and its ratio to the
+    inputs' spread, ~1 healthy, 0 constant),
+    the plain-reconstruction AUROC of R (s_rec: the method's own auto-encoder baseline, Sec. 3.1) and the PCA-20
+    floor, each against s_avg at the reported (selected) and the last epoch. A WARNING line when s_avg is below
+    either (then the masked scores do not add to plain reconstruction, or the run learned less than PCA)."""
+    import numpy as np
+
+    from oled_tf import evaluate as ev
+
+    x = data.test_x[:GATE_IMAGES]
+    rec = ev.model_outputs(model, x, cfg.eval_batch_size, ("reconstruction",))["reconstruction"]
+    gate = {"r_output_variance": float(np.mean(np.var(np.asarray(rec, np.float64), axis=0))),
+            "r_output_variation": ev.output_variation(x, rec), "floor_auroc": None}
+    floor = (metrics.get("floor") or {}).get("pca20_auroc")
+    gate["floor_auroc"] = None if floor is None else float(floor)
+    warnings = []
+    for where, key in (("selected", "auroc"), ("last_epoch", "auroc_last_epoch")):
+        a = metrics[key]
+        gate[where] = {"s_avg": a["s_avg"], "plain_reconstruction_auroc": a["s_rec"],
+                       "below_plain_reconstruction": bool(a["s_avg"] < a["s_rec"]),
+                       "below_floor": None if floor is None else bool(a["s_avg"] < floor)}
+        if a["s_avg"] < a["s_rec"]:
+            warnings.append(f"{where} s_avg {a['s_avg']:.4f} < R's plain reconstruction AUROC {a['s_rec']:.4f}")
+        if floor is not None and a["s_avg"] < floor:
+            warnings.append(f"{where} s_avg {a['s_avg']:.4f} < PCA-20 floor {floor:.4f}")
+    gate["passed"] = not warnings
+    if warnings:
+        from absl import logging as absl_logging
+
+        absl_logging.warning(f"WARNING: learning gate: {'; '.join(warnings)} (R output variation "
+                             f"{gate['r_output_variation']:.3f})")
+    return gate
 
 
 def report(metrics: dict) -> str:

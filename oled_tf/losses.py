@@ -1,10 +1,11 @@
 """OLED's objective (Section 3.5, Eq. 5-8) and the per-sample anomaly scores derived from it (Section 3.6).
 
 Notation: x the inlier batch in [-1, 1]; M = MM(x) the mask (1 keeps, 0 masks); x_m = x * M (Eq. 3);
-x_hat = R(x); x_hat_m = R(x_m). Reductions follow the authors' code (reference notes 4.1.6), where the paper
-writes norms without saying how they are averaged:
+x_hat = R(x); x_hat_m = R(x_m). The paper writes norms without saying how they are averaged; ``reduction``
+chooses the reading (``--loss_reduction``):
 
-* losses (training) are means over all elements of the batch;
+* losses (training): "mean" = the authors' code (reference notes 4.1.6), means over all elements of the batch;
+  "norm" = the paper's norms per sample (Eq. 5, 7 squared, Eq. 6 not), averaged over the batch;
 * scores (evaluation) are per-sample sums over all pixels (notes 4.4).
 
 The masked region x_c of Eq. 6 is written with (1 - M), which equals the code's indicator 1[M == 0] for a
@@ -20,20 +21,48 @@ def _f32(v):
     return v if str(getattr(v, "dtype", "")).endswith("float64") else ops.cast(v, "float32")
 
 
-def mask_loss(x, x_hat_m):
-    """Eq. 5: L_mask = ||x - R(x_m)||^2, mean squared error between the image and the masked reconstruction."""
-    return ops.mean(ops.square(_f32(x) - _f32(x_hat_m)))
+# How Eq. 5-7's norms are reduced: "mean" = the authors' code (means over all elements; L_cont an L1 error on the
+# masked region averaged over all pixels); "norm" = the paper's norms read literally, per sample and then averaged
+# over the batch: ||.||^2 (a sum of squares) for Eq. 5 and 7, ||.|| (the unsquared L2 norm) for Eq. 6.
+REDUCTIONS = ("mean", "norm")
 
 
-def context_loss(x, x_hat_m, mask):
-    """Eq. 6: L_cont = ||x_c - R(x_c)||, L1 error on the masked region (1 - M), averaged over all pixels as coded."""
+def _per_sample_sum(v):
+    return ops.sum(v, axis=tuple(range(1, len(v.shape))))
+
+
+def _check(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"loss reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def mask_loss(x, x_hat_m, reduction: str = "mean"):
+    """Eq. 5: L_mask = ||x - R(x_m)||^2; "mean": mean squared error over all elements (code), "norm": the squared
+    L2 norm of each sample, averaged over the batch."""
+    _check(reduction)
+    sq = ops.square(_f32(x) - _f32(x_hat_m))
+    return ops.mean(sq) if reduction == "mean" else ops.mean(_per_sample_sum(sq))
+
+
+def context_loss(x, x_hat_m, mask, reduction: str = "mean"):
+    """Eq. 6: L_cont = ||x_c - R(x_c)|| on the masked region (1 - M). "mean": the code's L1 error averaged over
+    all pixels; "norm": the unsquared L2 norm of each sample's masked-region error, averaged over the batch (the
+    reading under which the paper's gamma = 50 balances L_cont against the squared norms of Eq. 5 and 7, Sec. 4.1;
+    docs/oled-notes.md "Loss scale"). The norm's gradient is taken with a tiny floor under the root (an all-zero
+    error has no gradient instead of NaN)."""
+    _check(reduction)
     region = 1.0 - _f32(mask)
-    return ops.mean(ops.abs(_f32(x) * region - _f32(x_hat_m) * region))
+    diff = _f32(x) * region - _f32(x_hat_m) * region
+    if reduction == "mean":
+        return ops.mean(ops.abs(diff))
+    return ops.mean(ops.sqrt(_per_sample_sum(ops.square(diff)) + 1e-12))
 
 
-def reconstruction_loss(x, x_hat):
-    """Eq. 7: L_rec = ||x - R(x)||^2, mean squared error of the reconstruction of the intact image."""
-    return ops.mean(ops.square(_f32(x) - _f32(x_hat)))
+def reconstruction_loss(x, x_hat, reduction: str = "mean"):
+    """Eq. 7: L_rec = ||x - R(x)||^2 of the intact image, reduced as :func:`mask_loss`."""
+    _check(reduction)
+    sq = ops.square(_f32(x) - _f32(x_hat))
+    return ops.mean(sq) if reduction == "mean" else ops.mean(_per_sample_sum(sq))
 
 
 def reconstructor_objective(l_mask, l_cont, l_rec, gamma: float, lambda_rec: float):

@@ -44,7 +44,8 @@ class OLED(MultiPlayerModel):
                  threshold_eps: float = 1e-12, threshold_mode: str = "paper", mm_uses_context: bool = True,
                  mask_kind: str = "learned", random_mask_size: int = 10, seed: int = 17,
                  mask_gradient: str = "faithful", mask_temperature: float = 0.5, architecture: str = "paper",
-                 **kwargs):
+                 decoder_bn: bool | None = None, output_clip: bool | None = None, loss_reduction: str = "mean",
+                 mg_bn_frozen: bool = False, **kwargs):
         self._xla_on_cpu = False  # see jit_compile
         super().__init__(metric_names=LOGGED, **kwargs)
         if mask_kind not in ("learned", "random"):
@@ -53,7 +54,10 @@ class OLED(MultiPlayerModel):
         self.mm_uses_context, self.mask_kind, self.random_mask_size = bool(mm_uses_context), mask_kind, int(random_mask_size)
         self.input_shape_ = INPUT_SHAPES[kind]
         self.architecture = architecture  # "paper" or "code" (the authors' networks, oled_tf/networks.py)
-        self.reconstructor = build_reconstructor(kind, seed, architecture)
+        self.reconstructor = build_reconstructor(kind, seed, architecture, decoder_bn, output_clip)
+        self.loss_reduction = loss_reduction  # "mean" (code) or "norm" (the paper's norms, oled_tf/losses.py)
+        # Beyond the paper: MG's BN in inference mode (moving statistics frozen) on the steps where MM is frozen.
+        self.mg_bn_frozen = bool(mg_bn_frozen)
         self.mask_generator = build_mask_generator(kind, seed, architecture)
         # mask_gradient: "faithful" (Eq. 2) or a beyond-paper surrogate gradient (networks.ThresholdUnit).
         self.threshold_unit = ThresholdUnit(t, threshold_eps, threshold_mode, gradient=mask_gradient,
@@ -83,7 +87,7 @@ class OLED(MultiPlayerModel):
         """Whether the train step runs under XLA. Keras turns XLA off whenever op determinism is on (some XLA ops
         lack deterministic GPU kernels); on a CPU-only machine OLED's XLA step is deterministic (bit-identical losses
         and weights when run again from the same state, ``tests/test_oled_speed.py``), so there ``True`` is kept
-        (``oled_tf.experiment.XLA_ON_CPU_KINDS``: where XLA is the faster choice)."""
+        (``--jit_compile=auto``: the timed probe of ``oled_tf.experiment.jit_choice`` decides)."""
         return self._xla_on_cpu or keras.Model.jit_compile.fget(self)
 
     @jit_compile.setter
@@ -104,9 +108,10 @@ class OLED(MultiPlayerModel):
         activation = self.mask_generator(x, training=training)
         return self.threshold_unit(activation), activation
 
-    def forward(self, x, training: bool = False) -> dict:
-        """One pass of both players: reconstruction of x and of the masked image x_m = x * MM(x) (Eq. 3)."""
-        mask, activation = self.make_mask(x, training=training)
+    def forward(self, x, training: bool = False, mg_training: bool | None = None) -> dict:
+        """One pass of both players: reconstruction of x and of the masked image x_m = x * MM(x) (Eq. 3).
+        ``mg_training``: MG's BN mode when it differs from R's (None = ``training``)."""
+        mask, activation = self.make_mask(x, training=training if mg_training is None else mg_training)
         return self.reconstruct(x, mask, activation, training=training)
 
     def reconstruct(self, x, mask, activation, training: bool = False) -> dict:
@@ -120,9 +125,10 @@ class OLED(MultiPlayerModel):
 
     def objectives(self, x, out: dict) -> dict:
         """The three losses (Eq. 5-7) and both players' objectives (Eq. 8) for a forward pass ``out``."""
-        l_mask = losses.mask_loss(x, out["masked_reconstruction"])
-        l_cont = losses.context_loss(x, out["masked_reconstruction"], out["mask"])
-        l_rec = losses.reconstruction_loss(x, out["reconstruction"])
+        red = self.loss_reduction
+        l_mask = losses.mask_loss(x, out["masked_reconstruction"], red)
+        l_cont = losses.context_loss(x, out["masked_reconstruction"], out["mask"], red)
+        l_rec = losses.reconstruction_loss(x, out["reconstruction"], red)
         return {"l_mask": l_mask, "l_cont": l_cont, "l_rec": l_rec,
                 "r_loss": losses.reconstructor_objective(l_mask, l_cont, l_rec, self.gamma, self.lambda_rec),
                 "mm_objective": losses.mask_module_objective(l_mask, l_cont, self.gamma, self.mm_uses_context)}
@@ -136,7 +142,9 @@ class OLED(MultiPlayerModel):
     def compute_outputs(self, data, training: bool = False) -> dict:
         """The shared forward pass of one training step and Eq. 5-8 (float32 losses; see MultiPlayerModel)."""
         x = data[0] if isinstance(data, (tuple, list)) else data
-        return self.objectives(x, self.forward(x, training=training))
+        # One step function per frozen set (MultiPlayerModel), so this Python test is fixed at trace time.
+        mg_training = training and not (self.mg_bn_frozen and MASK_PLAYER in self.frozen)
+        return self.objectives(x, self.forward(x, training=training, mg_training=mg_training))
 
     def recalibrate_batch_norm(self, x) -> None:
         """Set every BN layer's moving mean / variance to the statistics of ``x`` under the current weights.

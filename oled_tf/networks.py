@@ -135,48 +135,56 @@ def build_encoder(kind: str, seed: int = 17) -> keras.Model:
     return keras.Model(x, z, name=f"encoder_{kind}")
 
 
-def build_decoder(kind: str, seed: int = 17, architecture: str = "paper") -> keras.Model:
+def build_decoder(kind: str, seed: int = 17, architecture: str = "paper", decoder_bn: bool | None = None,
+                  output_clip: bool | None = None) -> keras.Model:
     """Decoder of R: Dense, reshape, conv/up blocks, last conv with LeakyReLU(0.2), clipped to [-1, 1].
 
     ``architecture="code"``: the authors' decoder, every block without BN (``use_bn=False`` in all three
-    scripts), no clip, and three output channels on UCSD (compared with the gray patch by broadcasting)."""
+    scripts), no clip, and three output channels on UCSD (compared with the gray patch by broadcasting).
+
+    ``decoder_bn`` / ``output_clip`` (None = as ``architecture``) switch the decoder's BN and the final clip
+    separately (issue 18 cause 1: the clip, not OLED's game, cost the paper-text decoder most of its AUROC)."""
     _check_kind(kind)
     _check_architecture(architecture)
     paper = architecture == "paper"
+    bn = paper if decoder_bn is None else bool(decoder_bn)
+    clip = paper if output_clip is None else bool(output_clip)
     z = keras.Input((LATENT_DIMS[kind],), name="latent")
     b = _Blocks("dec", kind, seed + 100)
     channels = INPUT_SHAPES[kind][-1] if paper or kind != "ucsd" else 3
     if kind == "mnist":
         h = layers.Dense(7 * 7 * 128, name="dec_dense")(z)
         h = layers.Reshape((7, 7, 128), name="dec_reshape")(h)
-        h = b.up(h, 128, 2, bn=paper)       # 14
-        h = b.up(h, 96, 2, bn=paper)        # 28
-        h = b.up(h, 64, 1, bn=paper)
+        h = b.up(h, 128, 2, bn=bn)       # 14
+        h = b.up(h, 96, 2, bn=bn)        # 28
+        h = b.up(h, 64, 1, bn=bn)
     elif kind == "cifar":
         h = layers.Dense(4 * 4 * 128, name="dec_dense")(z)
         h = layers.Reshape((4, 4, 128), name="dec_reshape")(h)
-        h = b.up(h, 768, 2, bn=paper)       # 8
-        h = b.up(h, 512, 2, bn=paper)       # 16
-        h = b.up(h, 256, 2, bn=paper)       # 32
-        h = b.conv(h, 128, 1, bn=paper)
+        h = b.up(h, 768, 2, bn=bn)       # 8
+        h = b.up(h, 512, 2, bn=bn)       # 16
+        h = b.up(h, 256, 2, bn=bn)       # 32
+        h = b.conv(h, 128, 1, bn=bn)
     else:  # ucsd
         h = layers.Dense(15 * 15 * 32, name="dec_dense")(z)
         h = layers.Reshape((15, 15, 32), name="dec_reshape")(h)
-        h = b.conv(h, 256, 1, bn=paper)
-        h = b.up(h, 128, 2, bn=paper)       # 30
-        h = b.conv(h, 64, 1, bn=paper)
+        h = b.conv(h, 256, 1, bn=bn)
+        h = b.up(h, 128, 2, bn=bn)       # 30
+        h = b.conv(h, 64, 1, bn=bn)
     # Last convolution: no BN, LeakyReLU(0.2) as coded, then the paper's clip to [-1, 1] (not in the code).
     h = layers.Conv2D(channels, 5, padding="same", kernel_initializer=_init(kind, seed + 199), name="dec_out")(h)
     h = layers.LeakyReLU(negative_slope=R_SLOPE, name="dec_out_lrelu")(h)
-    out = (Clip(name="dec_clip", dtype=output_dtype()) if paper
+    out = (Clip(name="dec_clip", dtype=output_dtype()) if clip
            else layers.Activation("linear", dtype=output_dtype(), name="dec_output"))(h)
     return keras.Model(z, out, name=f"decoder_{kind}")
 
 
-def build_reconstructor(kind: str, seed: int = 17, architecture: str = "paper") -> keras.Model:
+def build_reconstructor(kind: str, seed: int = 17, architecture: str = "paper", decoder_bn: bool | None = None,
+                        output_clip: bool | None = None) -> keras.Model:
     """R = decoder(encoder(x)); input and output in [-1, 1], shape ``INPUT_SHAPES[kind]`` (see
-    :func:`build_decoder` for ``architecture="code"``). The encoder is the same in both."""
-    enc, dec = build_encoder(kind, seed), build_decoder(kind, seed, architecture)
+    :func:`build_decoder` for ``architecture="code"``, ``decoder_bn`` and ``output_clip``). The encoder is the
+    same in both."""
+    enc, dec = build_encoder(kind, seed), build_decoder(kind, seed, architecture, decoder_bn, output_clip)
     x = keras.Input(INPUT_SHAPES[kind], name="images")
     return keras.Model(x, dec(enc(x)), name=f"reconstructor_{kind}")
 

@@ -150,7 +150,9 @@ def test_config_paper_defaults_and_code_values():
     m = OLEDConfig(dataset="mnist", scale="paper", workdir="/tmp/x", code_defaults=True).resolved()
     assert (m.gamma, m.batch_size, m.mask_update_every) == (12.5, 1024, 3)
     q = OLEDConfig(dataset="mnist5k", scale="quick", workdir="/tmp/x").resolved()
-    assert q.epochs == 15 and q.bn_recalibration and q.gamma == 50.0
+    from oled_tf.config import QUICK_EPOCHS
+
+    assert q.epochs == QUICK_EPOCHS["mnist5k"] and q.bn_recalibration and q.gamma == 50.0
     with pytest.raises(ConfigError):
         OLEDConfig(dataset="mnist", t=100.0, workdir="/tmp/x").resolved()
     with pytest.raises(ConfigError):

@@ -98,24 +98,34 @@ def test_recalibrate_batch_norm_sets_moving_statistics_to_the_data_and_keeps_mom
     assert [bn.momentum, model.mask_generator.get_layer("mg_conv2_bn").momentum] == momenta
 
 
-def test_jit_compile_auto_turns_xla_on_for_the_mnist_networks_only_on_a_cpu(monkeypatch):
-    """``--jit_compile=auto`` without a GPU: XLA for OLED's MNIST networks (measured faster on CPU) at quick and
-    paper scale, not at smoke scale (compile > training) and not for the CIFAR-10 networks (XLA's CPU
-    convolutions measured slower); an explicit value always wins, even under op determinism (Keras would refuse,
-    see OLED.jit_compile); with a GPU, Keras' rule (off under op determinism)."""
-    from common import training
+def test_jit_compile_auto_is_decided_by_the_timed_probe_on_a_cpu(monkeypatch, tmp_path):
+    """``--jit_compile=auto`` without a GPU: for OLED's MNIST networks at quick / paper scale a timed probe of
+    both step functions decides (``common.jit_probe``; here its timer is faked both ways), not at smoke scale
+    and not for the CIFAR-10 networks (XLA's CPU convolutions measured slower); an explicit value always wins,
+    even under op determinism (Keras would refuse, see OLED.jit_compile); with a GPU, Keras' rule (off under op
+    determinism)."""
+    from common import jit_probe, training
     from oled_tf.config import OLEDConfig
-    from oled_tf.experiment import build_model
+    from oled_tf.experiment import build_model, jit_choice
 
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setenv("REPRO_CACHE_DIR", str(tmp_path))
     quick = OLEDConfig(dataset="mnist5k", scale="quick").resolved()
     assert quick.jit_compile == "auto" and quick.deterministic
-    assert build_model(quick, "mnist").jit_compile is True
+    for faster, want in (("xla", True), ("plain", False)):
+        # jit_choice's candidates are timed in the order xla, plain: a fake timer returning these seconds
+        seconds = iter((1.0, 2.0) if faster == "xla" else (2.0, 1.0))
+        monkeypatch.setattr(jit_probe, "time_candidate", lambda make, calls=3, warmup=1, it=seconds: next(it))
+        monkeypatch.setattr(jit_probe, "cache_path", lambda f=faster: tmp_path / f"{f}.json")
+        jit, probe = jit_choice(quick, "mnist", 64)
+        assert jit is want and set(probe["seconds"]) == {"xla", "plain"}
+        assert build_model(quick, "mnist", jit=jit).jit_compile is want
+    assert jit_choice(quick, "cifar", 64) == (None, None)
     assert build_model(quick, "cifar").jit_compile is False
     smoke = OLEDConfig(dataset="mnist5k", scale="smoke").resolved()
-    assert build_model(smoke, "mnist").jit_compile is False
+    assert jit_choice(smoke, "mnist", 16) == (None, None) and build_model(smoke, "mnist").jit_compile is False
     forced = OLEDConfig(dataset="mnist5k", scale="smoke", jit_compile=True).resolved()
-    assert build_model(forced, "mnist").jit_compile is True
+    assert jit_choice(forced, "mnist", 16) == (None, None) and build_model(forced, "mnist").jit_compile is True
     off = OLEDConfig(dataset="mnist5k", scale="quick", jit_compile=False).resolved()
     assert build_model(off, "mnist").jit_compile is False
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])

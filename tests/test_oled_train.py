@@ -40,6 +40,18 @@ def test_smoke_run_writes_every_score(smoke_run):
     assert saved["data"]["protocol"] == "memae_mnist" and saved["data"]["n_val_inliers"] == 8
     assert "inlier" in saved["segmentation_auroc"]
     assert json.loads((work / "config.json").read_text())["gamma"] == 50.0   # the paper's value by default
+    # issue 18: one epoch for all four scores (s_avg), the learning gate with R's variance and its baseline
+    assert len(set(saved["best_epoch"].values())) == 1
+    gate = saved["learning_gate"]
+    assert gate["r_output_variance"] > 0 and gate["floor_auroc"] == saved["floor"]["pca20_auroc"]
+    for where, key in (("selected", "auroc"), ("last_epoch", "auroc_last_epoch")):
+        assert gate[where]["plain_reconstruction_auroc"] == saved[key]["s_rec"]
+        assert gate[where]["below_plain_reconstruction"] == (saved[key]["s_avg"] < saved[key]["s_rec"])
+    assert gate["passed"] == (not any(gate[w]["below_plain_reconstruction"] or gate[w]["below_floor"]
+                                      for w in ("selected", "last_epoch")))
+    health = saved["training_health"]
+    assert len(health["mask_iou_prev"]) == len(health["validated_epochs"]) and health["mask_iou_prev"][0] is None
+    assert all(0.0 <= v <= 1.0 for v in health["mask_iou_prev"][1:])
     for name in ("fig2_reconstructions.png", "fig4_hist_s_avg.png"):
         assert (work / "figures" / name).stat().st_size > 1000
 
