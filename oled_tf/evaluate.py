@@ -159,7 +159,8 @@ class ModelSelection(keras.callbacks.Callback):
     determine the best epoch"). ``selection="s_avg"`` (default): one epoch for all four scores, the one with the
     best validation s_avg; ``"per_score"``: each score at its own best epoch, as in the authors' code (notes 4.4).
     Each validation also records the IoU of the validation images' masks with those of the previous validation
-    (``mask_iou_prev``: how much the masks moved; None after a resume).
+    (``mask_iou_prev``: how much the masks moved). The masks of each validation are kept in
+    ``selection/masks_epoch_<e>.npy`` (the last two), so a resumed run compares with the epoch it resumes from.
 
     The best-so-far state is part of the training checkpoint (``get_state`` / ``set_state``, see
     :class:`common.training.Checkpoint`), so a resumed run continues with the state of the epoch it resumes
@@ -174,7 +175,7 @@ class ModelSelection(keras.callbacks.Callback):
         self.recalibration_x = recalibration_x
         select_improved({k: 0.0 for k in SCORES}, {k: 0.0 for k in SCORES}, selection)  # validates the name
         self.selection, self.every, self.epochs = selection, max(1, int(every)), epochs
-        self._last_masks = None  # masks of the previous validation (not checkpointed)
+        self._last_masks = None  # masks of the previous validation (restored from masks_path() on resume)
         self.dir = Path(workdir) / "selection"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.dir / "selection.json"
@@ -185,6 +186,9 @@ class ModelSelection(keras.callbacks.Callback):
 
     def snapshot_path(self, epoch: int) -> Path:
         return self.dir / f"epoch_{epoch}.npz"
+
+    def masks_path(self, epoch: int) -> Path:
+        return self.dir / f"masks_epoch_{epoch}.npy"
 
     def get_state(self) -> dict:
         self._saved_epochs = {e for e in self.best_epoch.values() if e is not None}
@@ -200,6 +204,8 @@ class ModelSelection(keras.callbacks.Callback):
 
             raise ConfigError(f"the checkpoint refers to selection snapshots that are missing ({', '.join(missing)}); "
                               f"use --force to start the run again")
+        last = self.masks_path(self.history[-1]["epoch"]) if self.history else None
+        self._last_masks = np.load(last) if last is not None and last.exists() else None
 
     def validates(self, epoch: int) -> bool:
         """Every ``every``-th epoch (1-based) and the last one."""
@@ -216,6 +222,12 @@ class ModelSelection(keras.callbacks.Callback):
         variation = output_variation(self.val_x, out["reconstruction"])
         iou = None if self._last_masks is None else mask_iou(self._last_masks, out["mask"])
         self._last_masks = out["mask"]
+        tmp = self.dir / "masks.tmp.npy"
+        np.save(tmp, out["mask"])
+        tmp.replace(self.masks_path(epoch))
+        for old in self.dir.glob("masks_epoch_*.npy"):  # this one and the one a checkpoint may resume from
+            if int(old.stem.rsplit("_", 1)[1]) < (self.history[-1]["epoch"] if self.history else epoch):
+                old.unlink()
         norm = normalise(out)
         aucs = image_aurocs(self.val_y, norm)
         improved = select_improved(aucs, self.best, self.selection)
